@@ -1,0 +1,194 @@
+"""Users, roles, grants and API tokens, in Redis.
+
+Passwords are hashed with argon2 (argon2-cffi); API tokens are random,
+shown once, and stored only as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import secrets
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from feed import keys
+from feed.errors import Conflict, InvalidInput, NotFound
+from feed.model import now_ms
+from feed.store import _s, translated
+
+Role = Literal["admin", "editor"]
+USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]{1,64}$")
+TOKEN_PREFIX = "nft_"
+_hasher = PasswordHasher()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    feeds: frozenset[str]
+    password_hash: str
+
+    def can_edit(self, feed: str) -> bool:
+        return self.role == "admin" or feed in self.feeds
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.name}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Token:
+    id: str
+    feed: str
+    name: str
+    created_at: int
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}({self.id})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "feed": self.feed, "name": self.name, "created_at": self.created_at}
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 10:
+        raise InvalidInput("a password needs at least 10 characters", field="password")
+    return _hasher.hash(password)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis: Any = redis
+
+    # -- users --------------------------------------------------------------
+    async def add_user(
+        self, name: str, password: str, role: Role = "editor", feeds: frozenset[str] = frozenset()
+    ) -> User:
+        if not USERNAME_RE.match(name):
+            raise InvalidInput("a user name is 1-64 letters, digits or _.@-", field="name")
+        if role not in ("admin", "editor"):
+            raise InvalidInput("role is admin or editor", field="role")
+        user = User(name, role, frozenset(feeds), hash_password(password))
+        async with translated():
+            if not await self.redis.sadd(keys.USERS, name):
+                raise Conflict(f"user {name!r} already exists")
+            await self._save(user)
+        return user
+
+    async def _save(self, user: User) -> None:
+        await self.redis.hset(
+            keys.user(user.name),
+            mapping={
+                "password_hash": user.password_hash,
+                "role": user.role,
+                "feeds": orjson.dumps(sorted(user.feeds)),
+            },
+        )
+
+    async def get_user(self, name: str) -> User:
+        if not USERNAME_RE.match(name):
+            raise NotFound(f"no user {name!r}")
+        async with translated():
+            raw = await self.redis.hgetall(keys.user(name))
+        if not raw:
+            raise NotFound(f"no user {name!r}")
+        return User(
+            name,
+            _s(raw[b"role"]),  # type: ignore[arg-type]
+            frozenset(orjson.loads(raw.get(b"feeds") or b"[]")),
+            _s(raw[b"password_hash"]),
+        )
+
+    async def list_users(self) -> list[User]:
+        async with translated():
+            names = sorted(_s(n) for n in await self.redis.smembers(keys.USERS))
+        return [await self.get_user(n) for n in names]
+
+    async def set_grants(self, name: str, feeds: frozenset[str]) -> User:
+        user = dataclasses.replace(await self.get_user(name), feeds=frozenset(feeds))
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def set_password(self, name: str, password: str) -> User:
+        user = dataclasses.replace(await self.get_user(name), password_hash=hash_password(password))
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def authenticate(self, name: str, password: str) -> User | None:
+        """The user if the password matches, else None (timing kept similar)."""
+        try:
+            user = await self.get_user(name)
+        except NotFound:
+            _hasher.hash(password)  # spend the same time as a real check
+            return None
+        try:
+            _hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            await self.set_password(name, password)
+        return user
+
+    # -- API tokens -----------------------------------------------------------
+    async def create_token(self, feed: str, name: str) -> tuple[str, Token]:
+        """A new token for one feed: (the secret, shown once; its record)."""
+        name = " ".join(str(name).split())[:100] or "token"
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        digest = token_digest(secret)
+        token = Token(digest[:12], feed, name, now_ms())
+        async with translated():
+            await self.redis.hset(
+                keys.token(digest),
+                mapping={
+                    "id": token.id,
+                    "feed": feed,
+                    "name": name,
+                    "created_at": token.created_at,
+                },
+            )
+            await self.redis.sadd(keys.tokens(feed), digest)
+        return secret, token
+
+    async def token_for(self, secret: str) -> Token | None:
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+            return None
+        async with translated():
+            raw = await self.redis.hgetall(keys.token(token_digest(secret)))
+        if not raw:
+            return None
+        return Token(_s(raw[b"id"]), _s(raw[b"feed"]), _s(raw[b"name"]), int(raw[b"created_at"]))
+
+    async def list_tokens(self, feed: str) -> list[Token]:
+        async with translated():
+            digests = sorted(_s(d) for d in await self.redis.smembers(keys.tokens(feed)))
+            out = []
+            for digest in digests:
+                raw = await self.redis.hgetall(keys.token(digest))
+                if raw:
+                    out.append(
+                        Token(_s(raw[b"id"]), feed, _s(raw[b"name"]), int(raw[b"created_at"]))
+                    )
+        return out
+
+    async def revoke_token(self, feed: str, token_id: str) -> None:
+        async with translated():
+            for digest in await self.redis.smembers(keys.tokens(feed)):
+                if _s(digest).startswith(token_id) and len(token_id) == 12:
+                    await self.redis.delete(keys.token(_s(digest)))
+                    await self.redis.srem(keys.tokens(feed), digest)
+                    return
+        raise NotFound(f"no token {token_id!r} in feed {feed!r}")

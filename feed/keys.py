@@ -1,0 +1,151 @@
+"""Every Redis key newsfeed uses, spelled in this one module.
+
+Keys of one feed carry the hash tag ``{slug}`` so the whole feed lives in one
+Redis Cluster slot and every multi-key script runs unchanged on a cluster.
+Global keys (the feed registry, users, API tokens, the workers' wake-up
+stream) hold no per-feed data and are never mixed with feed keys in one
+command.
+"""
+
+from __future__ import annotations
+
+PREFIX = "nf"
+
+# -- global -----------------------------------------------------------------
+FEEDS = f"{PREFIX}:feeds"
+"""Set of feed slugs."""
+USERS = f"{PREFIX}:users"
+"""Set of user names."""
+WAKE = f"{PREFIX}:wake"
+"""Stream of feed slugs with new editorial events (a hint for workers)."""
+ARQ_QUEUE = f"{PREFIX}:arq:queue"
+"""The arq job queue (webhook deliveries, feed documents)."""
+
+
+def user(name: str) -> str:
+    """Hash: password_hash, role, feeds (JSON list), created_at."""
+    return f"{PREFIX}:user:{name}"
+
+
+def token(token_hash: str) -> str:
+    """Hash of one API token, by the SHA-256 of the token: feed, name, id, created_at."""
+    return f"{PREFIX}:token:{token_hash}"
+
+
+def login_throttle(kind: str, who: str) -> str:
+    return f"{PREFIX}:throttle:{kind}:{who}"
+
+
+# -- per feed -----------------------------------------------------------------
+def _f(feed: str, name: str) -> str:
+    return f"{PREFIX}:{{{feed}}}:{name}"
+
+
+def meta(feed: str) -> str:
+    """Hash: title, timezone, created_at."""
+    return _f(feed, "meta")
+
+
+def epoch(feed: str) -> str:
+    """String: a random token naming this feed's live stream on this Redis."""
+    return _f(feed, "epoch")
+
+
+def log(feed: str) -> str:
+    """Stream: the editorial events, the system of record (field ``ev``)."""
+    return _f(feed, "log")
+
+
+def entries(feed: str) -> str:
+    """Hash: entry id -> current editorial state (JSON), every status."""
+    return _f(feed, "entries")
+
+
+def versions(feed: str) -> str:
+    """Hash: entry id -> current version (what If-Match is checked against)."""
+    return _f(feed, "versions")
+
+
+def editorial(feed: str) -> str:
+    """Sorted set: entry ids by creation time (the admin's list)."""
+    return _f(feed, "editorial")
+
+
+def history(feed: str, entry_id: str) -> str:
+    """List: every event of one entry, oldest first."""
+    return _f(feed, f"history:{entry_id}")
+
+
+def idempotency(feed: str, key: str) -> str:
+    """String: '<request fingerprint>|<entry id>', expires after the retention window."""
+    return _f(feed, f"idem:{key}")
+
+
+def scheduled(feed: str) -> str:
+    """Sorted set: scheduled entry id -> publish time (ms)."""
+    return _f(feed, "scheduled")
+
+
+def checkpoint(feed: str) -> str:
+    """Hash: entry id -> state folded from log events trimmed away."""
+    return _f(feed, "checkpoint")
+
+
+def checkpoint_pos(feed: str) -> str:
+    """String: the log id up to which ``checkpoint`` has folded the log."""
+    return _f(feed, "checkpoint:pos")
+
+
+def public_pos(feed: str) -> str:
+    """String: the log id up to which the public view has been projected."""
+    return _f(feed, "public:pos")
+
+
+def public(feed: str) -> str:
+    """Hash: entry id -> public JSON of each visible entry."""
+    return _f(feed, "public")
+
+
+def timeline(feed: str) -> str:
+    """Sorted set (all scores 0): timeline members, see Entry.timeline_member."""
+    return _f(feed, "timeline")
+
+
+def live(feed: str) -> str:
+    """Stream: the public live stream; its ids are readers' cursors."""
+    return _f(feed, "live")
+
+
+def audit(feed: str) -> str:
+    """Stream: who did what in the feed's administration."""
+    return _f(feed, "audit")
+
+
+def tokens(feed: str) -> str:
+    """Set: hashes of the feed's API tokens."""
+    return _f(feed, "tokens")
+
+
+def webhooks(feed: str) -> str:
+    """Hash: webhook id -> JSON (url, secret, created_at)."""
+    return _f(feed, "webhooks")
+
+
+def webhook_dead(feed: str) -> str:
+    """List: dead-lettered webhook deliveries (JSON)."""
+    return _f(feed, "webhooks:dead")
+
+
+def webhook_pos(feed: str) -> str:
+    """String: the live-stream id up to which webhook deliveries were queued."""
+    return _f(feed, "webhooks:pos")
+
+
+def documents(feed: str) -> str:
+    """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag', 'modified'."""
+    return _f(feed, "documents")
+
+
+def lock(feed: str, name: str) -> str:
+    """String with a TTL: a worker's lease on one job of one feed."""
+    return _f(feed, f"lock:{name}")

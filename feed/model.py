@@ -1,0 +1,227 @@
+"""Entries, editorial events and the public projection: the pure core.
+
+An *editorial event* is one line of a feed's log (the system of record): the
+kind of action, the whole new state of the entry (not a diff), the actor and
+the server time. Applying events by (entry id, version) is idempotent: a
+state only ever moves to a higher version.
+
+The *public projection* turns editorial events into what readers see: an
+entry becomes visible (``publish``), changes while visible (``update``) or
+stops being visible (``retract``). Scheduled entries are invisible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+Status = Literal["published", "scheduled", "retracted"]
+EventKind = Literal["create", "edit", "retract", "publish"]
+LiveType = Literal["publish", "update", "retract"]
+
+ENTRY_FIELDS = (
+    "id",
+    "feed",
+    "version",
+    "headline",
+    "body",
+    "url",
+    "published_at",
+    "updated_at",
+    "status",
+    "pinned",
+)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_rfc3339(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_rfc3339(text: str) -> int:
+    """Parse an RFC 3339 timestamp into epoch milliseconds; ValueError if bad."""
+    if not isinstance(text, str) or "T" not in text.upper():
+        raise ValueError("not an RFC 3339 date-time")
+    dt = datetime.fromisoformat(text.replace("z", "Z"))
+    if dt.tzinfo is None:
+        raise ValueError("the date-time needs a time zone offset (Z or +hh:mm)")
+    return int(dt.timestamp() * 1000)
+
+
+def new_entry_id(ms: int | None = None) -> str:
+    """A short, time-ordered, unguessable id: 9 base32 chars of ms + 5 random."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    t = now_ms() if ms is None else ms
+    out = []
+    for _ in range(9):
+        out.append(alphabet[t & 31])
+        t >>= 5
+    head = "".join(reversed(out))
+    return head + "".join(secrets.choice(alphabet) for _ in range(5))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    feed: str
+    version: int
+    headline: str
+    body: str
+    url: str | None
+    published_at: int
+    """Epoch ms; for a scheduled entry, the time it goes public."""
+    updated_at: int | None
+    status: Status
+    pinned: bool
+
+    @property
+    def visible(self) -> bool:
+        return self.status == "published"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "feed": self.feed,
+            "version": self.version,
+            "headline": self.headline,
+            "body": self.body,
+            "url": self.url,
+            "published_at": to_rfc3339(self.published_at),
+            "updated_at": None if self.updated_at is None else to_rfc3339(self.updated_at),
+            "status": self.status,
+            "pinned": self.pinned,
+        }
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Entry:
+        updated = data.get("updated_at")
+        return cls(
+            id=data["id"],
+            feed=data["feed"],
+            version=int(data["version"]),
+            headline=data["headline"],
+            body=data.get("body") or "",
+            url=data.get("url"),
+            published_at=parse_rfc3339(data["published_at"]),
+            updated_at=None if updated is None else parse_rfc3339(updated),
+            status=data["status"],
+            pinned=bool(data.get("pinned", False)),
+        )
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> Entry:
+        return cls.from_json(orjson.loads(raw))
+
+    def timeline_member(self) -> str:
+        """The member of the public timeline's sorted set.
+
+        All members have score 0 and sort by bytes: pinned ("1") before
+        unpinned ("0") in reverse order, then by publication time, then id,
+        so one ZRANGE BYLEX REV walks pinned-first, newest-first, and a page
+        boundary is just the last member (exact keyset pagination).
+        """
+        return f"{1 if self.pinned else 0}:{self.published_at:013d}:{self.id}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    entry: Entry
+    actor: str
+    at: int
+    changes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "entry": self.entry.to_json(),
+            "actor": self.actor,
+            "at": to_rfc3339(self.at),
+            "changes": list(self.changes),
+        }
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(self.to_json())
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> Event:
+        data = orjson.loads(raw)
+        return cls(
+            kind=data["kind"],
+            entry=Entry.from_json(data["entry"]),
+            actor=data["actor"],
+            at=parse_rfc3339(data["at"]),
+            changes=tuple(data.get("changes", ())),
+        )
+
+
+def fold(state: dict[str, Entry], events: Iterable[Event]) -> dict[str, Entry]:
+    """Apply events to a {id: entry} state, idempotently by version."""
+    for event in events:
+        current = state.get(event.entry.id)
+        if current is None or event.entry.version > current.version:
+            state[event.entry.id] = event.entry
+    return state
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveOp:
+    """One change to the public view, and the live message that announces it."""
+
+    type: LiveType
+    entry_id: str
+    version: int
+    data: bytes
+    """The JSON readers get as the message's ``entry``."""
+    member: str
+    """The new timeline member ('' when the entry leaves the timeline)."""
+    old_member: str
+    """The member to remove first ('' when there is none)."""
+
+
+def tombstone(entry: Entry) -> bytes:
+    return orjson.dumps(
+        {"id": entry.id, "feed": entry.feed, "version": entry.version, "status": "retracted"}
+    )
+
+
+def project(public: Mapping[str, Entry | None], events: Iterable[Event]) -> list[LiveOp]:
+    """The public changes that a batch of editorial events makes, in order.
+
+    ``public`` maps each entry id the batch touches to its current public
+    state (None when it is not public). Events at or below the public
+    version are skipped, so replaying a batch produces nothing.
+    """
+    seen: dict[str, Entry | None] = dict(public)
+    versions: dict[str, int] = {k: v.version for k, v in public.items() if v is not None}
+    ops: list[LiveOp] = []
+    for event in events:
+        new = event.entry
+        if new.version <= versions.get(new.id, 0):
+            continue
+        versions[new.id] = new.version
+        old = seen.get(new.id)
+        old_member = old.timeline_member() if old is not None else ""
+        if new.visible:
+            kind: LiveType = "publish" if old is None else "update"
+            ops.append(
+                LiveOp(kind, new.id, new.version, new.dumps(), new.timeline_member(), old_member)
+            )
+            seen[new.id] = new
+        elif old is not None:
+            ops.append(LiveOp("retract", new.id, new.version, tombstone(new), "", old_member))
+            seen[new.id] = None
+    return ops

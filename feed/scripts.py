@@ -1,0 +1,104 @@
+"""The Lua scripts that make each multi-key step atomic.
+
+Every script touches the keys of one feed only (one hash tag), so each runs
+unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+# KEYS: log, entries, versions, history, idempotency, scheduled, editorial
+# ARGV: mode, id, expected version, new version, entry json, event json,
+#       idempotency value ('' if none), idempotency ttl, schedule score
+#       ('' to unschedule), editorial score
+APPEND = """
+local mode, id = ARGV[1], ARGV[2]
+if mode == 'create' then
+  if ARGV[7] ~= '' then
+    local prior = redis.call('GET', KEYS[5])
+    if prior then return {'idem', prior} end
+  end
+  if redis.call('HEXISTS', KEYS[3], id) == 1 then return {'exists', ''} end
+else
+  local cur = redis.call('HGET', KEYS[3], id)
+  if not cur then return {'missing', ''} end
+  if cur ~= ARGV[3] then return {'stale', cur} end
+end
+local lid = redis.call('XADD', KEYS[1], '*', 'ev', ARGV[6])
+redis.call('HSET', KEYS[2], id, ARGV[5])
+redis.call('HSET', KEYS[3], id, ARGV[4])
+redis.call('RPUSH', KEYS[4], ARGV[6])
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[6], ARGV[9], id)
+else
+  redis.call('ZREM', KEYS[6], id)
+end
+redis.call('ZADD', KEYS[7], ARGV[10], id)
+if mode == 'create' and ARGV[7] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[7] .. '|' .. id, 'EX', ARGV[8])
+end
+return {'ok', lid}
+"""
+
+# KEYS: public pos, public, timeline, live
+# ARGV: expected pos ('' when none yet), new pos, live maxlen,
+#       then groups of six: type, id, version, data, member, old member
+PROJECT = """
+local pos = redis.call('GET', KEYS[1]) or ''
+if pos ~= ARGV[1] then return 0 end
+for i = 4, #ARGV, 6 do
+  local t, id, v, d, m, om = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  if om ~= '' then redis.call('ZREM', KEYS[3], om) end
+  if t == 'retract' then
+    redis.call('HDEL', KEYS[2], id)
+  else
+    redis.call('HSET', KEYS[2], id, d)
+    redis.call('ZADD', KEYS[3], 0, m)
+  end
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 't', t, 'i', id, 'v', v, 'd', d)
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+# The live stream's bounds: epoch, last generated id, max deleted id.
+_BOUNDS = """
+local function bounds(live, epoch)
+  local ep = redis.call('GET', epoch) or ''
+  if redis.call('EXISTS', live) == 0 then return {ep, '0-0', '0-0'} end
+  local info = redis.call('XINFO', 'STREAM', live)
+  local last, deleted = '0-0', '0-0'
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i+1] end
+    if info[i] == 'max-deleted-entry-id' then deleted = info[i+1] end
+  end
+  return {ep, last, deleted}
+end
+"""
+
+# KEYS: timeline, public, live, epoch
+# ARGV: start ('+' or '(<member>'), limit
+# Returns: epoch, last id, max deleted id, then (member, json) pairs.
+READ_TIMELINE = (
+    _BOUNDS
+    + """
+local out = bounds(KEYS[3], KEYS[4])
+local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '-', 'BYLEX', 'REV', 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(members) do
+  local id = string.match(m, '[^:]+$')
+  local data = redis.call('HGET', KEYS[2], id)
+  if data then
+    out[#out + 1] = m
+    out[#out + 1] = data
+  end
+end
+return out
+"""
+)
+
+# KEYS: live, epoch
+BOUNDS = (
+    _BOUNDS
+    + """
+return bounds(KEYS[1], KEYS[2])
+"""
+)

@@ -1,0 +1,126 @@
+"""One typed settings object, read from the environment once.
+
+Every variable is prefixed ``NEWSFEED_`` except ``REDIS_URL``. Command-line
+flags override the common ones. The object is passed down explicitly; no
+module reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from feed.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None = None
+    """None means: start the embedded server in ``data_dir``."""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    public_url: str | None = None
+    """The base URL readers use (for feeds, embeds, oEmbed); derived if unset."""
+    retention_seconds: int = 7 * 24 * 3600
+    retention_events: int = 10_000
+    live_retention_events: int = 10_000
+    max_connections: int = 20_000
+    client_buffer_bytes: int = 512 * 1024
+    heartbeat_seconds: float = 20.0
+    secure_cookies: bool = False
+    log_level: str = "info"
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        if env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
+        mapping: dict[str, tuple[str, Callable[[str], object]]] = {
+            "secret_key": ("NEWSFEED_SECRET_KEY", str),
+            "host": ("NEWSFEED_HOST", str),
+            "port": ("NEWSFEED_PORT", int),
+            "data_dir": ("NEWSFEED_DATA_DIR", Path),
+            "public_url": ("NEWSFEED_PUBLIC_URL", str),
+            "retention_seconds": ("NEWSFEED_RETENTION_SECONDS", int),
+            "retention_events": ("NEWSFEED_RETENTION_EVENTS", int),
+            "live_retention_events": ("NEWSFEED_LIVE_RETENTION_EVENTS", int),
+            "max_connections": ("NEWSFEED_MAX_CONNECTIONS", int),
+            "client_buffer_bytes": ("NEWSFEED_CLIENT_BUFFER_BYTES", int),
+            "heartbeat_seconds": ("NEWSFEED_HEARTBEAT_SECONDS", float),
+            "secure_cookies": ("NEWSFEED_SECURE_COOKIES", _bool),
+            "log_level": ("NEWSFEED_LOG_LEVEL", str),
+        }
+        for attr, (var, conv) in mapping.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[attr] = conv(raw)
+            except ValueError:
+                raise ConfigError(f"{var}={raw!r} is not a valid value") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        return settings.validated()
+
+    def validated(self) -> Settings:
+        if self.redis_url is not None:
+            parts = urlsplit(self.redis_url)
+            if parts.scheme not in ("redis", "rediss", "unix") or not (
+                parts.hostname or parts.path
+            ):
+                raise ConfigError(
+                    f"REDIS_URL={self.redis_url!r} is not a redis://, rediss:// or unix:// URL"
+                )
+            if not self.secret_key:
+                raise ConfigError(
+                    "NEWSFEED_SECRET_KEY must be set when REDIS_URL is set "
+                    "(there is no default secret key outside the embedded mode)"
+                )
+        if self.secret_key and len(self.secret_key) < 16:
+            raise ConfigError("NEWSFEED_SECRET_KEY must be at least 16 characters")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.retention_events < 100 or self.retention_seconds < 60:
+            raise ConfigError("retention must keep at least 100 events and 60 seconds")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"NEWSFEED_LOG_LEVEL={self.log_level!r} is not a log level")
+        return self
+
+    def with_embedded_secret(self) -> Settings:
+        """In the embedded mode, keep a generated secret key in the data dir."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key)
+            path.chmod(0o600)
+        return dataclasses.replace(self, secret_key=key)
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

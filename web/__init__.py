@@ -1,0 +1,1 @@
+"""The Starlette app: publishing and read APIs, live endpoints, pages."""

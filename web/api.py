@@ -1,0 +1,237 @@
+"""The publishing API (bearer token) and the public read API (CORS, cacheable)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from feed.accounts import Token
+from feed.errors import (
+    FeedError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    Unauthorized,
+)
+from feed.model import Entry, to_rfc3339
+from web import metrics
+
+MAX_BODY = 64 * 1024
+PAGE_MAX = 100
+ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=30"
+
+
+class UnsupportedMediaType(FeedError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class Gone(FeedError):
+    status = 410
+    title = "Gone"
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.nf
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def public_response(request: Request, data: Any) -> Response:
+    """A cacheable, CORS-open JSON response with a strong ETag and 304 support."""
+    body = orjson.dumps(data)
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {
+        "Cache-Control": PUBLIC_CACHE,
+        "ETag": etag,
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "ETag",
+        "Vary": "Accept-Encoding",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def authorize(request: Request, feed: str) -> Token:
+    """The API token of the request, which must be granted ``feed``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthorized("an Authorization: Bearer <token> header is required")
+    token: Token | None = await _state(request).accounts.token_for(secret.strip())
+    if token is None:
+        raise Unauthorized("the token is unknown or revoked")
+    if token.feed != feed:
+        raise Forbidden(f"the token is not granted feed {feed!r}")
+    return token
+
+
+async def read_json(request: Request) -> Any:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise UnsupportedMediaType("send the entry as Content-Type: application/json")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes", field="body")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes", field="body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
+
+
+def if_match(request: Request, *, required: bool) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        if required:
+            raise PreconditionRequired(
+                'an If-Match: "<version>" header is required to edit an entry', field="If-Match"
+            )
+        return None
+    match = ETAG_RE.match(raw)
+    if not match:
+        raise InvalidInput('If-Match must be a quoted version, like "3"', field="If-Match")
+    return int(match.group(1))
+
+
+def entry_response(
+    entry: Entry, status: int = 200, extra: dict[str, str] | None = None
+) -> Response:
+    headers = {"ETag": f'"{entry.version}"', "Cache-Control": "no-store"}
+    headers.update(extra or {})
+    return json_response(entry.to_json(), status, headers)
+
+
+# -- publishing -------------------------------------------------------------
+async def create_entry(request: Request) -> Response:
+    feed = request.path_params["feed"]
+    store = _state(request).store
+    await store.get_feed(feed)
+    token = await authorize(request, feed)
+    data = await read_json(request)
+    entry, created = await store.create_entry(
+        feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
+    )
+    extra = {"Location": f"/api/v1/feeds/{feed}/entries/{entry.id}"}
+    if created:
+        metrics.PUBLISHED.labels("create").inc()
+    else:
+        extra["Idempotent-Replayed"] = "true"
+    return entry_response(entry, 201, extra)
+
+
+async def edit_entry(request: Request) -> Response:
+    feed, entry_id = request.path_params["feed"], request.path_params["id"]
+    store = _state(request).store
+    await store.get_feed(feed)
+    token = await authorize(request, feed)
+    version = if_match(request, required=True)
+    assert version is not None
+    data = await read_json(request)
+    entry = await store.edit_entry(feed, entry_id, data, if_match=version, actor=token.actor)
+    metrics.PUBLISHED.labels("edit").inc()
+    return entry_response(entry)
+
+
+async def retract_entry(request: Request) -> Response:
+    feed, entry_id = request.path_params["feed"], request.path_params["id"]
+    store = _state(request).store
+    await store.get_feed(feed)
+    token = await authorize(request, feed)
+    entry = await store.retract_entry(
+        feed, entry_id, if_match=if_match(request, required=False), actor=token.actor
+    )
+    metrics.PUBLISHED.labels("retract").inc()
+    return entry_response(entry)
+
+
+# -- public reads -------------------------------------------------------------
+async def list_entries(request: Request) -> Response:
+    feed = request.path_params["feed"]
+    store = _state(request).store
+    await store.get_feed(feed)
+    raw_limit = request.query_params.get("limit", "20")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+        raise InvalidInput(f"limit must be an integer from 1 to {PAGE_MAX}", field="limit")
+    before = request.query_params.get("before") or None
+    if before is not None and not re.fullmatch(r"[01]:\d{13}:[0-9a-z]{1,40}", before):
+        raise InvalidInput("before must be the 'next' value of a previous page", field="before")
+    page = await store.read_timeline(feed, limit=int(raw_limit), before=before)
+    return public_response(
+        request,
+        {
+            "feed": feed,
+            "entries": [e.to_json() for e in page.entries],
+            "cursor": str(page.cursor),
+            "next": page.next,
+        },
+    )
+
+
+async def get_entry(request: Request) -> Response:
+    feed, entry_id = request.path_params["feed"], request.path_params["id"]
+    store = _state(request).store
+    entry = await _public_or_gone(store, feed, entry_id)
+    return public_response(request, entry.to_json())
+
+
+async def entry_history(request: Request) -> Response:
+    feed, entry_id = request.path_params["feed"], request.path_params["id"]
+    store = _state(request).store
+    await _public_or_gone(store, feed, entry_id)
+    events = await store.history(feed, entry_id)
+    versions = [
+        {
+            "version": e.entry.version,
+            "kind": e.kind,
+            "at": to_rfc3339(e.at),
+            "changes": list(e.changes),
+            "entry": e.entry.to_json(),
+        }
+        for e in events
+        if e.entry.status == "published"
+    ]
+    return public_response(request, {"id": entry_id, "feed": feed, "versions": versions})
+
+
+async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
+    await store.get_feed(feed)
+    try:
+        entry: Entry = await store.public_entry(feed, entry_id)
+        return entry
+    except NotFound:
+        try:
+            current = await store.get_entry(feed, entry_id)
+        except NotFound:
+            raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
+        if current.status == "retracted":
+            raise Gone(f"entry {entry_id!r} was retracted") from None
+        raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/feeds/{feed}/entries", list_entries, methods=["GET"]),
+        Route("/api/v1/feeds/{feed}/entries", create_entry, methods=["POST"]),
+        Route("/api/v1/feeds/{feed}/entries/{id}", get_entry, methods=["GET"]),
+        Route("/api/v1/feeds/{feed}/entries/{id}", edit_entry, methods=["PATCH"]),
+        Route("/api/v1/feeds/{feed}/entries/{id}", retract_entry, methods=["DELETE"]),
+        Route("/api/v1/feeds/{feed}/entries/{id}/history", entry_history, methods=["GET"]),
+    ]

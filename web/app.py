@@ -1,0 +1,94 @@
+"""``create_app(settings)``: the Starlette application, built without globals.
+
+Resources (the Redis client, the store, the live hub) are created in the
+lifespan and handed to endpoints as typed state (``request.app.state.nf``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from feed.accounts import Accounts
+from feed.errors import ConfigError, FeedError
+from feed.settings import Settings
+from feed.store import FeedStore, connect
+from web import api, metrics
+from web.problems import feed_error, http_error
+
+log = logging.getLogger("newsfeed.web")
+
+
+@dataclasses.dataclass(slots=True)
+class AppState:
+    settings: Settings
+    store: FeedStore
+    accounts: Accounts
+
+
+def state(request: Request) -> AppState:
+    nf: AppState = request.app.state.nf
+    return nf
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def readyz(request: Request) -> Response:
+    nf = state(request)
+    try:
+        await nf.store.redis.ping()
+    except Exception as exc:  # any failure means: not ready
+        return JSONResponse(
+            {"status": "unavailable", "detail": f"Redis unreachable: {exc}"},
+            status_code=503,
+            headers={"Cache-Control": "no-store"},
+        )
+    return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics.endpoint),
+        *api.routes(),
+    ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    if settings.redis_url is None:
+        raise ConfigError(
+            "the web app needs REDIS_URL (newsfeed run sets it for the embedded server)"
+        )
+    redis_url = settings.redis_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = connect(redis_url)
+        store = FeedStore(
+            redis,
+            retention_seconds=settings.retention_seconds,
+            retention_events=settings.retention_events,
+            live_retention_events=settings.live_retention_events,
+        )
+        app.state.nf = AppState(settings, store, Accounts(redis))
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={FeedError: feed_error, HTTPException: http_error},
+    )
