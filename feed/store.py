@@ -153,7 +153,7 @@ class FeedStore:
         return FeedMeta(slug, title, timezone, created)
 
     async def update_feed(self, slug: str, *, title: str | None, timezone: str | None) -> FeedMeta:
-        meta = await self.get_feed(slug)
+        await self.get_feed(slug)
         fields: dict[str, str] = {}
         if title is not None:
             fields["title"] = " ".join(title.split())[:200] or slug
