@@ -21,7 +21,8 @@ from feed.accounts import Accounts
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import api, metrics
+from web import api, live, metrics
+from web.hub import Hub
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -32,6 +33,7 @@ class AppState:
     settings: Settings
     store: FeedStore
     accounts: Accounts
+    hub: Hub
 
 
 def state(request: Request) -> AppState:
@@ -62,6 +64,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *live.routes(),
     ]
 
 
@@ -81,9 +84,16 @@ def create_app(settings: Settings) -> Starlette:
             retention_events=settings.retention_events,
             live_retention_events=settings.live_retention_events,
         )
-        app.state.nf = AppState(settings, store, Accounts(redis))
+        hub = Hub(
+            store,
+            max_connections=settings.max_connections,
+            client_buffer_bytes=settings.client_buffer_bytes,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
         try:
-            yield
+            async with hub.running():
+                app.state.nf = AppState(settings, store, Accounts(redis), hub)
+                yield
         finally:
             await redis.aclose()
 
