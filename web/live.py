@@ -30,7 +30,8 @@ from feed.wire import (
     sse_comment,
     ws_frame,
 )
-from web.hub import Channel, Hub, RawConnection
+from web.channel import Channel, RawConnection
+from web.hub import Hub
 from web.problems import problem
 from web.serve import RAW_EXTENSION
 

@@ -118,6 +118,11 @@ class DrainingServer(uvicorn.Server):
         self.starlette = app
 
     async def shutdown(self, sockets: Any = None) -> None:
+        # Stop accepting first: a client reconnecting during the drain must
+        # be refused at the TCP level (EventSource retries that) rather
+        # than answered 503 (EventSource gives up on that).
+        for server in self.servers:
+            server.close()
         nf = getattr(self.starlette.state, "nf", None)
         if nf is not None:
             with contextlib.suppress(Exception):
