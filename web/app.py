@@ -21,7 +21,7 @@ from feed.accounts import Accounts
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import api, metrics
+from web import api, embed, metrics, pages
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -56,12 +56,19 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
+def pages_routes() -> list[BaseRoute]:
+    """The reader pages and the embed; one Jinja2 environment and asset set."""
+    reader_pages = pages.Pages()
+    return [*pages.routes(reader_pages), *embed.routes(reader_pages)]
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *pages_routes(),
     ]
 
 
