@@ -102,3 +102,35 @@ BOUNDS = (
 return bounds(KEYS[1], KEYS[2])
 """
 )
+
+# KEYS: a string; ARGV: expected value ('' when unset), new value.
+# Sets it only if nobody moved it since it was read (a fence for positions).
+COMPARE_AND_SET = """
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: documents hash, live stream
+# ARGV: the live position the documents were rendered at, then field/value pairs.
+# Writes only if no newer rendering is there (positions compare as stream ids).
+PUT_DOCUMENTS = """
+local function parse(s)
+  local ms, seq = string.match(s, '^(%d+)%-(%d+)$')
+  if not ms then return {-1, -1} end
+  return {tonumber(ms), tonumber(seq)}
+end
+local cur = redis.call('HGET', KEYS[1], 'pos')
+if cur then
+  local a, b = parse(cur), parse(ARGV[1])
+  if a[1] > b[1] or (a[1] == b[1] and a[2] >= b[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'pos', ARGV[1], unpack(ARGV, 2))
+return 1
+"""
+
+# KEYS: a stream; ARGV: exclusive start id, cap. How many entries follow it.
+COUNT_AFTER = """
+return #redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+"""

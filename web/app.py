@@ -18,10 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.accounts import Accounts
+from feed.docstore import DocumentCache
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import api, embed, metrics, pages
+from feed.webhooks import WebhookStore
+from web import api, documents, embed, metrics, pages, webhooks
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -32,6 +34,8 @@ class AppState:
     settings: Settings
     store: FeedStore
     accounts: Accounts
+    webhooks: WebhookStore
+    documents: DocumentCache
 
 
 def state(request: Request) -> AppState:
@@ -68,6 +72,10 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *webhooks.routes(),
+        # Feed documents before any "/feeds/{feed}" page route: {feed} would
+        # also match "news.atom".
+        *documents.routes(),
         *pages_routes(),
     ]
 
@@ -88,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
             retention_events=settings.retention_events,
             live_retention_events=settings.live_retention_events,
         )
-        app.state.nf = AppState(settings, store, Accounts(redis))
+        app.state.nf = AppState(
+            settings, store, Accounts(redis), WebhookStore(redis), DocumentCache(redis)
+        )
         try:
             yield
         finally:
