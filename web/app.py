@@ -21,7 +21,7 @@ from feed.accounts import Accounts
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import api, metrics
+from web import admin, api, metrics
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin.routes(settings)],
         lifespan=lifespan,
         exception_handlers={FeedError: feed_error, HTTPException: http_error},
     )
