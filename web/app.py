@@ -18,10 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.accounts import Accounts
+from feed.docstore import DocumentCache
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import admin, api, metrics
+from feed.webhooks import WebhookStore
+from web import admin, api, documents, embed, metrics, pages, webhooks
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -32,6 +34,8 @@ class AppState:
     settings: Settings
     store: FeedStore
     accounts: Accounts
+    webhooks: WebhookStore
+    documents: DocumentCache
 
 
 def state(request: Request) -> AppState:
@@ -56,12 +60,23 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
+def pages_routes() -> list[BaseRoute]:
+    """The reader pages and the embed; one Jinja2 environment and asset set."""
+    reader_pages = pages.Pages()
+    return [*pages.routes(reader_pages), *embed.routes(reader_pages)]
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *webhooks.routes(),
+        # Feed documents before any "/feeds/{feed}" page route: {feed} would
+        # also match "news.atom".
+        *documents.routes(),
+        *pages_routes(),
     ]
 
 
@@ -81,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
             retention_events=settings.retention_events,
             live_retention_events=settings.live_retention_events,
         )
-        app.state.nf = AppState(settings, store, Accounts(redis))
+        app.state.nf = AppState(
+            settings, store, Accounts(redis), WebhookStore(redis), DocumentCache(redis)
+        )
         try:
             yield
         finally:
