@@ -35,6 +35,15 @@ class Settings:
     heartbeat_seconds: float = 20.0
     secure_cookies: bool = False
     log_level: str = "info"
+    webhook_max_age_seconds: float = 3600.0
+    """Retry a failing webhook delivery for this long, then dead-letter it."""
+    webhook_base_delay_seconds: float = 2.0
+    webhook_max_delay_seconds: float = 600.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 4
+    """Requests in flight to one webhook, per worker process."""
+    worker_metrics_port: int | None = None
+    """Serve the worker's Prometheus metrics on this port (unset: off)."""
 
     @property
     def embedded(self) -> bool:
@@ -60,6 +69,12 @@ class Settings:
             "heartbeat_seconds": ("NEWSFEED_HEARTBEAT_SECONDS", float),
             "secure_cookies": ("NEWSFEED_SECURE_COOKIES", _bool),
             "log_level": ("NEWSFEED_LOG_LEVEL", str),
+            "webhook_max_age_seconds": ("NEWSFEED_WEBHOOK_MAX_AGE_SECONDS", float),
+            "webhook_base_delay_seconds": ("NEWSFEED_WEBHOOK_BASE_DELAY_SECONDS", float),
+            "webhook_max_delay_seconds": ("NEWSFEED_WEBHOOK_MAX_DELAY_SECONDS", float),
+            "webhook_timeout_seconds": ("NEWSFEED_WEBHOOK_TIMEOUT_SECONDS", float),
+            "webhook_concurrency": ("NEWSFEED_WEBHOOK_CONCURRENCY", int),
+            "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
         }
         for attr, (var, conv) in mapping.items():
             raw = env.get(var)
@@ -93,6 +108,18 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range")
         if self.retention_events < 100 or self.retention_seconds < 60:
             raise ConfigError("retention must keep at least 100 events and 60 seconds")
+        if not (
+            self.webhook_max_age_seconds > 0
+            and 0 < self.webhook_base_delay_seconds <= self.webhook_max_delay_seconds
+            and 0 < self.webhook_timeout_seconds <= 120
+            and self.webhook_concurrency >= 1
+        ):
+            raise ConfigError(
+                "webhook settings: max age, delays and timeout must be positive "
+                "(base delay <= max delay, timeout <= 120 s), concurrency >= 1"
+            )
+        if self.worker_metrics_port is not None and not 0 < self.worker_metrics_port < 65536:
+            raise ConfigError(f"worker metrics port {self.worker_metrics_port} is out of range")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"NEWSFEED_LOG_LEVEL={self.log_level!r} is not a log level")
         return self

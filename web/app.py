@@ -18,10 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.accounts import Accounts
+from feed.docstore import DocumentCache
 from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from web import api, live, metrics
+from feed.webhooks import WebhookStore
+from web import admin, api, documents, embed, live, metrics, pages, webhooks
 from web.hub import Hub
 from web.problems import feed_error, http_error
 
@@ -33,6 +35,8 @@ class AppState:
     settings: Settings
     store: FeedStore
     accounts: Accounts
+    webhooks: WebhookStore
+    documents: DocumentCache
     hub: Hub
 
 
@@ -58,6 +62,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
+def pages_routes() -> list[BaseRoute]:
+    """The reader pages and the embed; one Jinja2 environment and asset set."""
+    reader_pages = pages.Pages()
+    return [*pages.routes(reader_pages), *embed.routes(reader_pages)]
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz),
@@ -65,6 +75,11 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", metrics.endpoint),
         *api.routes(),
         *live.routes(),
+        *webhooks.routes(),
+        # Feed documents before any "/feeds/{feed}" page route: {feed} would
+        # also match "news.atom".
+        *documents.routes(),
+        *pages_routes(),
     ]
 
 
@@ -92,13 +107,20 @@ def create_app(settings: Settings) -> Starlette:
         )
         try:
             async with hub.running():
-                app.state.nf = AppState(settings, store, Accounts(redis), hub)
+                app.state.nf = AppState(
+                    settings,
+                    store,
+                    Accounts(redis),
+                    WebhookStore(redis),
+                    DocumentCache(redis),
+                    hub,
+                )
                 yield
         finally:
             await redis.aclose()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin.routes(settings)],
         lifespan=lifespan,
         exception_handlers={FeedError: feed_error, HTTPException: http_error},
     )

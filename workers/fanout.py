@@ -10,8 +10,14 @@ append and the hint costs at most a second), and projects with
 ``FeedStore.project_pending``, which is fenced by the projected position:
 at-least-once reading plus an atomic compare-and-set apply gives each event
 exactly once on the public stream, in log order, with any number of workers,
-and a SIGKILL between two steps loses nothing. Unordered, retryable side
-effects (webhooks, feed documents) are arq jobs.
+and a SIGKILL between two steps loses nothing.
+
+The other duties run beside the projection loop in one task group
+(``Duties``), each with its own reconnect backoff, so none of them can delay
+the live stream: the webhook dispatcher (live stream -> one arq job per
+delivery, fenced by its own position; see ``workers.webhooks``), the feed
+document renderer (see ``workers.documents``) and the pending-count gauges.
+Webhook deliveries themselves are arq jobs: unordered, retried, isolated.
 """
 
 from __future__ import annotations
@@ -20,25 +26,35 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from feed import keys
+from feed.backlog import Backlog
+from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
 from feed.store import FeedStore, _s
+from feed.webhooks import WebhookStore
 from workers import metrics
+from workers.documents import DocumentRenderer
+from workers.signals import Dirty
+from workers.webhooks import dispatch
 
 log = logging.getLogger("newsfeed.worker")
 
 SWEEP_SECONDS = 1.0
 SCHEDULE_SECONDS = 0.2
 TRIM_SECONDS = 60.0
+GAUGE_SECONDS = 5.0
 
 
 class Fanout:
-    def __init__(self, store: FeedStore) -> None:
+    def __init__(self, store: FeedStore, listeners: tuple[Dirty, ...] = ()) -> None:
         self.store = store
+        self.listeners = listeners
         self._wake_pos = "$"
         self._next_sweep = 0.0
         self._next_schedule = 0.0
@@ -113,3 +129,75 @@ class Fanout:
             for ms, _ in consumed:
                 metrics.FANOUT_LAG.observe(max(0.0, done - ms) / 1000)
             metrics.PROJECTED.inc(len(consumed))
+            for listener in self.listeners:
+                listener.add(feed)
+
+
+async def resilient(name: str, step: Callable[[], Awaitable[None]]) -> None:
+    """Run ``step`` forever; back off (jittered) on Redis failures and bugs."""
+    backoff = 0.1
+    while True:
+        try:
+            await step()
+            backoff = 0.1
+            continue
+        except StoreUnavailable as exc:
+            log.warning("%s: redis unavailable: %s", name, exc)
+            metrics.REDIS_ERRORS.inc()
+        except (ConnectionError, OSError, RedisError) as exc:
+            log.warning("%s: redis unavailable: %s", name, exc)
+            metrics.REDIS_ERRORS.inc()
+        except Exception:
+            log.exception("%s failed; retrying", name)
+        await asyncio.sleep(backoff * (0.5 + random.random()))
+        backoff = min(backoff * 2, 5.0)
+
+
+class Dispatcher:
+    """Live stream -> webhook delivery jobs, for every feed."""
+
+    def __init__(self, store: FeedStore, hooks: WebhookStore, pool: ArqRedis, dirty: Dirty) -> None:
+        self.store = store
+        self.hooks = hooks
+        self.pool = pool
+        self.dirty = dirty
+        self._next_sweep = 0.0
+
+    async def step(self) -> None:
+        feeds = await self.dirty.wait(max(0.01, self._next_sweep - time.monotonic()))
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
+            feeds.update(await self.store.list_feeds())
+        for feed in sorted(feeds):
+            await dispatch(self.hooks, self.pool, feed)
+
+
+class Gauges:
+    def __init__(self, store: FeedStore, backlog: Backlog) -> None:
+        self.store = store
+        self.backlog = backlog
+
+    async def step(self) -> None:
+        for feed in await self.store.list_feeds():
+            metrics.PENDING_EVENTS.labels(feed).set(await self.backlog.unprojected(feed))
+            metrics.DEAD_LETTERS.labels(feed).set(await self.backlog.dead_letters(feed))
+        metrics.QUEUED_JOBS.set(await self.backlog.queued_jobs())
+        await asyncio.sleep(GAUGE_SECONDS)
+
+
+class Duties:
+    """Everything a worker does besides running arq jobs, in one task group."""
+
+    def __init__(self, store: FeedStore, pool: ArqRedis, base_url: str) -> None:
+        to_documents, to_dispatcher = Dirty(), Dirty()
+        self.fanout = Fanout(store, (to_documents, to_dispatcher))
+        self.documents = DocumentRenderer(store, DocumentCache(store.redis), base_url, to_documents)
+        self.dispatcher = Dispatcher(store, WebhookStore(store.redis), pool, to_dispatcher)
+        self.gauges = Gauges(store, Backlog(store.redis))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.fanout.run(), name="projection")
+            tg.create_task(resilient("documents", self.documents.step), name="documents")
+            tg.create_task(resilient("webhooks", self.dispatcher.step), name="dispatch")
+            tg.create_task(resilient("gauges", self.gauges.step), name="gauges")

@@ -1,28 +1,71 @@
-"""The worker process: an arq Worker plus the projection loop it owns."""
+"""The worker process: an arq Worker plus the duties it owns.
+
+The arq side runs the jobs (webhook deliveries, feed rebuilds); the
+``Duties`` task group (projection loop, webhook dispatcher, document
+renderer, gauges) is started in arq's startup hook and cancelled and awaited
+in its shutdown hook, so its lifetime is the worker's.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
 from typing import Any
 
 import orjson
+from arq import func
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from feed import keys
 from feed.settings import Settings
 from feed.store import FeedStore, connect
-from workers.fanout import Fanout
+from feed.webhooks import WebhookStore
+from workers import metrics
+from workers.fanout import Duties
+from workers.webhooks import (
+    RESULT_KEEP_SECONDS,
+    DeliveryContext,
+    deliver_webhook,
+    http_client,
+)
 
 log = logging.getLogger("newsfeed.worker")
+
+MAX_TRIES = 1_000_000
+"""arq's own retry count: deliveries retry by age (see workers.webhooks)."""
 
 
 async def rebuild_feed(ctx: dict[str, Any], feed: str) -> dict[str, int]:
     """arq job: rebuild a feed's materialised state from its log."""
     store: FeedStore = ctx["store"]
     return await store.rebuild(feed)
+
+
+class ResilientWorker(Worker):
+    """arq's Worker, but a Redis failure while polling backs off and retries
+    instead of ending the process (arq would let it propagate)."""
+
+    _backoff = 0.1
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+            self._backoff = 0.1
+        except (RedisError, OSError) as exc:
+            delay = self._backoff * (0.5 + random.random())
+            log.warning("arq poll: redis unavailable, retrying in %.2fs: %s", delay, exc)
+            metrics.REDIS_ERRORS.inc()
+            await asyncio.sleep(delay)
+            self._backoff = min(self._backoff * 2, 5.0)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 30
+    return settings
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
@@ -39,22 +82,43 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             live_retention_events=settings.live_retention_events,
         )
         ctx["store"] = store
-        ctx["fanout_task"] = asyncio.create_task(Fanout(store).run(), name="fanout")
+        ctx["deliveries"] = DeliveryContext(
+            settings, WebhookStore(redis), ctx["redis"], http_client(settings)
+        )
+        duties = Duties(store, ctx["redis"], settings.base_url())
+        ctx["duties_task"] = asyncio.create_task(duties.run(), name="duties")
+        if settings.worker_metrics_port:
+            metrics.serve_metrics(settings.worker_metrics_port, settings.host)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        task: asyncio.Task[None] | None = ctx.get("fanout_task")
+        task: asyncio.Task[None] | None = ctx.get("duties_task")
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("worker duties failed")
+        dc: DeliveryContext | None = ctx.get("deliveries")
+        if dc is not None:
+            await dc.client.aclose()
         store: FeedStore | None = ctx.get("store")
         if store is not None:
             await store.redis.aclose()
 
-    return Worker(
-        functions=[rebuild_feed],
+    return ResilientWorker(
+        functions=[
+            func(rebuild_feed, max_tries=3),
+            func(
+                deliver_webhook,
+                max_tries=MAX_TRIES,
+                timeout=settings.webhook_timeout_seconds + 10,
+                keep_result=RESULT_KEEP_SECONDS,
+            ),
+        ],
         queue_name=keys.ARQ_QUEUE,
-        redis_settings=RedisSettings.from_dsn(redis_url),
+        redis_settings=redis_settings(redis_url),
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,

@@ -1,8 +1,12 @@
-"""Prometheus metrics of the worker process."""
+"""Prometheus metrics of the worker process.
+
+Served over HTTP (``/metrics`` on any path) when
+``NEWSFEED_WORKER_METRICS_PORT`` is set; see ``serve_metrics``.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 FANOUT_LAG = Histogram(
     "newsfeed_fanout_lag_seconds",
@@ -13,3 +17,33 @@ PROJECTED = Counter(
     "newsfeed_events_projected_total", "Editorial events projected to the public view"
 )
 REDIS_ERRORS = Counter("newsfeed_worker_redis_errors_total", "Redis failures the worker retried")
+WEBHOOK_DELIVERIES = Counter(
+    "newsfeed_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (success, failure, dead)",
+    ["outcome"],
+)
+WEBHOOK_ENQUEUED = Counter(
+    "newsfeed_webhook_jobs_enqueued_total", "Webhook delivery jobs enqueued from the live stream"
+)
+WEBHOOK_LATENCY = Histogram(
+    "newsfeed_webhook_request_seconds",
+    "Duration of webhook POSTs (any outcome)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DOCUMENTS_RENDERED = Counter(
+    "newsfeed_documents_rendered_total", "Feed document renderings (all formats at once)"
+)
+PENDING_EVENTS = Gauge(
+    "newsfeed_pending_events",
+    "Editorial events not yet projected to the public view (capped)",
+    ["feed"],
+)
+QUEUED_JOBS = Gauge(
+    "newsfeed_queued_jobs", "arq jobs queued (webhook deliveries, deferred retries)"
+)
+DEAD_LETTERS = Gauge("newsfeed_webhook_dead_letters", "Dead-lettered webhook deliveries", ["feed"])
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Start prometheus_client's HTTP server (a daemon thread it owns)."""
+    start_http_server(port, addr=host)

@@ -1,0 +1,65 @@
+"""The feed-document cache in Redis (``nf:{F}:documents``).
+
+Workers render the documents after each projected batch and store them with
+the live-stream position they were rendered at; a write never replaces a
+rendering of a later position, so racing workers (or a web process filling
+an empty cache) cannot put an older document back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from feed import keys, scripts
+from feed.cursor import format_stream_id
+from feed.documents import Document, FeedInfo, Format, render_all
+from feed.store import FeedStore, _s, translated
+
+
+class DocumentCache:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis: Any = redis
+        self._put = redis.register_script(scripts.PUT_DOCUMENTS)
+
+    async def get(self, feed: str, fmt: Format) -> Document | None:
+        async with translated():
+            body, etag, modified = await self.redis.hmget(
+                keys.documents(feed), [fmt, f"{fmt}:etag", "modified"]
+            )
+        if body is None or etag is None or modified is None:
+            return None
+        return Document(fmt, body, _s(etag), int(modified))
+
+    async def position(self, feed: str) -> str:
+        """The live-stream position of the cached rendering ('' if none)."""
+        async with translated():
+            return _s(await self.redis.hget(keys.documents(feed), "pos"))
+
+    async def put(self, feed: str, pos: str, docs: list[Document]) -> bool:
+        args: list[Any] = [pos]
+        for d in docs:
+            args += [d.format, d.body, f"{d.format}:etag", d.etag]
+        if docs:
+            args += ["modified", docs[0].modified]
+        async with translated():
+            return bool(await self._put(keys=[keys.documents(feed)], args=args))
+
+
+async def regenerate(
+    store: FeedStore, cache: DocumentCache, feed: str, base_url: str, limit: int = 50
+) -> tuple[str, list[Document]]:
+    """Render every format from the public timeline and store it.
+
+    Returns the live position rendered at and the documents. ``modified``
+    (Last-Modified) is the time of that position: the last public change.
+    """
+    meta = await store.get_feed(feed)
+    page = await store.read_timeline(feed, limit=limit)
+    pos = page.cursor.position
+    info = FeedInfo(meta.slug, meta.title, base_url.rstrip("/"), meta.created_at)
+    modified = pos[0] if pos[0] else meta.created_at
+    docs = render_all(info, page.entries, modified)
+    await cache.put(feed, format_stream_id(pos), docs)
+    return format_stream_id(pos), docs
