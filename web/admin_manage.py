@@ -22,6 +22,8 @@ from feed.store import check_slug, check_timezone
 from web.admin_auth import Ctx
 from web.admin_render import flash
 
+DEAD_SHOWN = 10
+
 
 def _text(form: Any, name: str, limit: int = 300) -> str:
     value = form.get(name)
@@ -56,11 +58,17 @@ async def create_feed(request: Request, ctx: Ctx) -> Response:
 
 
 async def settings_page(
-    request: Request, ctx: Ctx, *, status: int = 200, new_token: str | None = None
+    request: Request,
+    ctx: Ctx,
+    *,
+    status: int = 200,
+    new_token: str | None = None,
+    new_webhook: Any = None,
 ) -> Response:
     assert ctx.feed is not None
     feed = ctx.feed
     tokens = await ctx.nf.accounts.list_tokens(feed.slug)
+    hooks = ctx.nf.webhooks
     return ctx.ui.page(
         request,
         "settings.html",
@@ -70,6 +78,10 @@ async def settings_page(
         feed=feed,
         tokens=tokens,
         new_token=new_token,
+        new_webhook=new_webhook,
+        webhooks=await hooks.all(feed.slug),
+        dead=await hooks.list_dead(feed.slug, DEAD_SHOWN),
+        dead_count=await hooks.count_dead(feed.slug),
         snippets=embed_snippets(ctx.nf.settings.base_url(), feed.slug),
     )
 
