@@ -352,7 +352,36 @@ async def test_editor_screen_on_desktop_and_phone(
     post = await phone.locator("#post").bounding_box()
     assert post["height"] >= 44  # a thumb-sized target
     await phone.screenshot(path=str(tmp_path / "admin-phone.png"), full_page=True)
-    target = os.environ.get("NEWSFEED_SCREENSHOTS")
-    if target:
-        shutil.copy(shot, ROOT / target / "admin.png")
-        shutil.copy(tmp_path / "admin-phone.png", ROOT / target / "admin-phone.png")
+    if os.environ.get("NEWSFEED_SCREENSHOTS"):
+        shutil.copy(shot, ROOT / "docs" / "screenshots" / "admin.png")
+        shutil.copy(tmp_path / "admin-phone.png", ROOT / "docs" / "screenshots" / "admin-phone.png")
+
+
+async def test_an_expired_session_does_not_lose_the_draft(
+    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+) -> None:
+    page = await open_as(browser, services.base_url, "ed")
+    pages.append(page)
+    await page.fill("input[name=headline]", "Breaking: ceasefire announced")
+    await page.fill("textarea[name=body]", "Details to follow.")
+    # the session ends server-side while the editor types (12 h, or signed out elsewhere)
+    for key in await store.redis.keys("nf:session:*"):
+        await store.redis.delete(key)
+    await page.click("#post")
+    await page.wait_for_url("**/admin/login?next=**")
+    assert await store.editorial_entries("news") == []
+    await page.fill("input[name=name]", "ed")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button:has-text('Sign in')")
+    await page.wait_for_url("**/admin/feeds/news")
+    await page.locator("#draft-note").wait_for()
+    assert await page.input_value("input[name=headline]") == "Breaking: ceasefire announced"
+    assert await page.input_value("textarea[name=body]") == "Details to follow."
+    await page.press("input[name=headline]", "Control+Enter")
+    await page.locator(".flash", has_text="Posted").wait_for()
+    assert [e.headline for e in await store.editorial_entries("news")] == [
+        "Breaking: ceasefire announced"
+    ]
+    # posted: the draft is gone
+    await page.goto("/admin/feeds/news")
+    assert await page.input_value("input[name=headline]") == ""
