@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from feed import keys
 from feed.embedded import free_port
 from feed.store import FeedStore
 from tests.conftest import ROOT, Services, make_feed, seconds, start_web
@@ -166,17 +167,18 @@ async def seed_demo(publisher: Publisher) -> list[dict[str, Any]]:
 
 
 async def test_screenshots_of_the_reader_page(
-    browser: Any, services: Services, news: Publisher, tmp_path: Path
+    browser: Any, services: Services, news: Publisher, store: FeedStore, tmp_path: Path
 ) -> None:
     out = SHOTS if os.environ.get("NEWSFEED_SCREENSHOTS") else tmp_path
     out.mkdir(parents=True, exist_ok=True)
+    await store.update_feed("news", title="Russia\u2013Ukraine war: live updates", timezone=None)
     await seed_demo(news)
     for scheme in ("light", "dark"):
         async with new_page(
             browser, viewport={"width": 900, "height": 1000}, color_scheme=scheme
         ) as page:
             await page.goto(services.base_url + "/feeds/news")
-            await page.wait_for_selector(".nf-column[data-nf-state]")
+            await wait_live(page)
             await page.wait_for_timeout(600)
             name = "reader.png" if scheme == "light" else "reader-dark.png"
             await page.screenshot(path=str(out / name), full_page=True)
@@ -411,6 +413,7 @@ async def test_embed_on_another_origin_renders_in_shadow_dom_and_goes_live(
             out = SHOTS if os.environ.get("NEWSFEED_SCREENSHOTS") else tmp_path
             out.mkdir(parents=True, exist_ok=True)
             await page.locator("#frame").evaluate("e => e.remove()")
+            await page.wait_for_timeout(1800)  # let the highlight of the edit fade
             await page.screenshot(path=str(out / "embed.png"), full_page=True)
             assert page.errors == []
 
@@ -469,3 +472,36 @@ async def test_xss_payloads_never_run(
             await _assert_inert(page, "#embed", again["id"])
             await page.wait_for_timeout(300)
             assert await page.evaluate("window.__pwned") is None
+
+
+async def test_a_stale_cursor_resets_the_column_to_the_snapshot(
+    browser: Any, services: Services, news: Publisher, store: FeedStore, tmp_path: Path
+) -> None:
+    port = free_port()
+    web, base = start_web(services.redis_url, tmp_path, port=port)
+    try:
+        kept = await news.post("Still true")
+        dropped = await news.post("Will be retracted")
+        await news.projected(kept)
+        await news.projected(dropped)
+        async with new_page(browser) as page:
+            await page.goto(base + "/feeds/news")
+            await wait_live(page)
+            await page.locator(f"#e-{kept['id']}").evaluate("e => e.dataset.probe = 'old'")
+            web.stop()
+            await page.wait_for_selector('.nf-column[data-nf-state="reconnecting"]')
+            # the live stream is now another one (as after a restore elsewhere)
+            await store.redis.set(keys.epoch("news"), "restored")
+            gone = await news.retract(dropped)
+            fresh = await news.post("After the restore")
+            await news.projected(gone)
+            await news.projected(fresh)
+            web, _ = start_web(services.redis_url, tmp_path, port=port)
+            await page.wait_for_selector(f"#e-{fresh['id']}", timeout=seconds(40) * 1000)
+            assert await items(page) == [fresh["id"], kept["id"]]
+            # the list was replaced by the snapshot, not patched
+            assert await page.locator(f"#e-{kept['id']}").get_attribute("data-probe") is None
+            cursor = await page.locator(".nf-column").get_attribute("data-nf-cursor")
+            assert cursor is not None and cursor.startswith("restored.")
+    finally:
+        web.stop()

@@ -432,8 +432,9 @@
         var meta = got[0], page = got[1];
         root.setAttribute("data-nf-tz", meta.timezone || "UTC");
         root.setAttribute("data-nf-cursor", page.cursor || "");
-        zone.textContent = "Times in " + parts(Date.now(), meta.timezone || "UTC").timeZoneName;
-        source.textContent = meta.title ? "Open " + meta.title : "Open the full feed";
+        zone.textContent = "Times in " +
+          (meta.zone || parts(Date.now(), meta.timezone || "UTC").timeZoneName);
+        source.textContent = (meta.title || "News Feed") + " · live page ↗";
         var col = new Column(root, { origin: ORIGIN, embed: true });
         col.replaceAll(page.entries || []);
         col.setNext(page.next);
