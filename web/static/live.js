@@ -296,7 +296,8 @@
     if (!next) { if (more) more.remove(); return; }
     if (!more) {
       more = el("a", "nf-more", "More news");
-      this.root.appendChild(more);
+      var after = this.root.querySelector(".nf-empty") || this.list;
+      after.parentNode.insertBefore(more, after.nextSibling);
       this.wireMore(more);
     }
     more.setAttribute("data-next", next);
@@ -414,7 +415,9 @@
     var source = build("a", "nf-source", { href: ORIGIN + "/feeds/" + encodeURIComponent(feed),
       target: "_blank", rel: "noopener" });
     source.textContent = "Open the full feed";
-    [head, zone, wrap, list, source].forEach(function (n) { root.appendChild(n); });
+    var empty = el("p", "nf-empty", "No updates yet. New ones appear here as they are posted.");
+    empty.hidden = true;
+    [head, zone, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
     shadow.appendChild(css);
     shadow.appendChild(root);
 
