@@ -23,7 +23,7 @@ from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
 from feed.webhooks import WebhookStore
-from web import api, documents, embed, metrics, pages, webhooks
+from web import admin, api, documents, embed, metrics, pages, webhooks
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin.routes(settings)],
         lifespan=lifespan,
         exception_handlers={FeedError: feed_error, HTTPException: http_error},
     )
