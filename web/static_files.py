@@ -36,10 +36,13 @@ class Asset:
     version: str
 
 
+READER_FILES = ("column.css", "site.css", "live.js")
+
+
 class Assets:
-    def __init__(self, directory: Path = STATIC_DIR) -> None:
+    def __init__(self, directory: Path = STATIC_DIR, names: tuple[str, ...] = READER_FILES) -> None:
         self.files: dict[str, Asset] = {}
-        for path in sorted(directory.iterdir()):
+        for path in (directory / name for name in names):
             if path.is_file() and path.suffix in TYPES:
                 body = path.read_bytes()
                 version = hashlib.blake2b(body, digest_size=8).hexdigest()
