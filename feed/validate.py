@@ -190,7 +190,8 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         status=status,
         pinned=_bool(data.get("pinned", False), "pinned"),
     )
-    return Event("create", entry, actor, now, tuple(sorted(k for k in data if data[k] is not None)))
+    given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
+    return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
 
 
 def changed_fields(old: Entry, new: Entry) -> tuple[str, ...]:

@@ -118,6 +118,13 @@ def test_published_at_backdates_within_limits() -> None:
     rejected({"headline": "h", "published_at": 1_790_000_000}, "published_at")
 
 
+def test_a_create_event_names_the_given_fields() -> None:
+    data = {"headline": "h", "url": None, "publish_at": to_rfc3339(NOW + DAY), "pinned": False}
+    event = new_entry(data, feed="news", entry_id="e1", actor="token:t", now=NOW)
+    assert (event.kind, event.actor, event.at) == ("create", "token:t", NOW)
+    assert event.changes == ("headline", "published_at", "pinned")
+
+
 def test_publish_at_schedules() -> None:
     e = create({"headline": "h", "publish_at": to_rfc3339(NOW + DAY)})
     assert (e.status, e.published_at) == ("scheduled", NOW + DAY)
