@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from feed.store import FeedStore
-from tests.conftest import Services, make_feed
+from tests.conftest import ROOT, Services, make_feed
 from tests.web.helpers import Publisher
 from web import render
 
@@ -258,3 +258,16 @@ async def test_feed_meta_for_the_embed(
     assert r.json()["zone"] == datetime.now(ZoneInfo("Europe/Kyiv")).tzname()
     assert r.headers["access-control-allow-origin"] == "*"
     assert (await http.get(services.base_url + "/api/v1/feeds/nope")).status_code == 404
+
+
+def test_the_embed_api_routes_are_in_the_openapi_file() -> None:
+    import yaml
+    from starlette.routing import Route
+
+    from web import embed, pages
+
+    documented = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())["paths"]
+    for route in embed.routes(pages.Pages()):
+        if isinstance(route, Route) and route.path.startswith(("/api/", "/oembed")):
+            assert route.path in documented, route.path
+            assert "get" in documented[route.path]
