@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from feed.errors import IdempotencyMismatch, InvalidInput
 from feed.model import Entry
 from feed.settings import Settings
-from web import admin_entries, admin_manage
+from web import admin_entries, admin_hooks, admin_manage
 from web.admin_auth import AdminSessions, Ctx, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
 
@@ -192,6 +192,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/feeds/{feed}/entries.json", g(entries_json), methods=["GET"]),
         *admin_entries.routes(g),
         *admin_manage.routes(g),
+        *admin_hooks.routes(g),
     ]
     middleware = [
         Middleware(

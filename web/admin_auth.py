@@ -127,9 +127,12 @@ def refuse(request: Request, ui: UI, status: int, detail: str) -> Response:
 
 
 def to_login(request: Request) -> Response:
+    """To the sign-in page, then back: to this page, or for a form post, the form's page."""
     target = request.url.path
     if request.method == "GET" and request.url.query:
         target += "?" + request.url.query
+    elif request.method != "GET":
+        target = urlsplit(request.headers.get("referer", "")).path or "/admin/"
     nxt = quote(target, safe="/") if NEXT_RE.match(target) else "/admin/"
     return RedirectResponse(f"/admin/login?next={nxt}", status_code=303)
 

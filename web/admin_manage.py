@@ -21,6 +21,10 @@ from feed.errors import InvalidInput, NotFound
 from feed.store import check_slug, check_timezone
 from web.admin_auth import Ctx
 from web.admin_render import flash
+from web.embed import iframe_html
+from web.pages import site_base
+
+DEAD_SHOWN = 10
 
 
 def _text(form: Any, name: str, limit: int = 300) -> str:
@@ -28,15 +32,13 @@ def _text(form: Any, name: str, limit: int = 300) -> str:
     return value[:limit].strip() if isinstance(value, str) else ""
 
 
-def embed_snippets(base: str, feed: str) -> dict[str, str]:
+def embed_snippets(base: str, feed: str, title: str) -> dict[str, str]:
+    """The copy-paste snippets; the iframe one is the oEmbed snippet (self-sizing)."""
     return {
         "script": (
             f'<div data-newsfeed="{feed}"></div><script async src="{base}/embed.js"></script>'
         ),
-        "iframe": (
-            f'<iframe src="{base}/embed/{feed}" title="News Feed" width="100%" height="600" '
-            'style="border:0" loading="lazy"></iframe>'
-        ),
+        "iframe": iframe_html(base, feed, title, 400, 600),
     }
 
 
@@ -56,11 +58,17 @@ async def create_feed(request: Request, ctx: Ctx) -> Response:
 
 
 async def settings_page(
-    request: Request, ctx: Ctx, *, status: int = 200, new_token: str | None = None
+    request: Request,
+    ctx: Ctx,
+    *,
+    status: int = 200,
+    new_token: str | None = None,
+    new_webhook: Any = None,
 ) -> Response:
     assert ctx.feed is not None
     feed = ctx.feed
     tokens = await ctx.nf.accounts.list_tokens(feed.slug)
+    hooks = ctx.nf.webhooks
     return ctx.ui.page(
         request,
         "settings.html",
@@ -70,7 +78,11 @@ async def settings_page(
         feed=feed,
         tokens=tokens,
         new_token=new_token,
-        snippets=embed_snippets(ctx.nf.settings.base_url(), feed.slug),
+        new_webhook=new_webhook,
+        webhooks=await hooks.all(feed.slug),
+        dead=await hooks.list_dead(feed.slug, DEAD_SHOWN),
+        dead_count=await hooks.count_dead(feed.slug),
+        snippets=embed_snippets(site_base(request), feed.slug, feed.title),
     )
 
 

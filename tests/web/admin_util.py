@@ -63,7 +63,14 @@ def admin_routes() -> Iterator[tuple[str, str, str]]:
 
 
 def concrete(template: str, feed: str = "news", entry: str = "x", **extra: str) -> str:
-    values = {"feed": feed, "id": entry, "token": "0" * 12, "name": "someone", **extra}
+    values = {
+        "feed": feed,
+        "id": entry,
+        "token": "0" * 12,
+        "hook": "wh_" + "0" * 16,
+        "name": "someone",
+        **extra,
+    }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from feed.accounts import Accounts
 from feed.store import FeedStore
+from feed.webhooks import WebhookStore
 from tests.conftest import Services, make_feed, start_web
 from tests.web.admin_util import (
     PASSWORD,
@@ -125,6 +126,7 @@ async def test_an_editor_cannot_touch_a_feed_they_are_not_granted(
                 "pinned": "1",
                 "name": "stolen",
                 "title": "Stolen",
+                "url": "https://evil.example/hook",
             }
             r = await client.request(method, url, data=data if method == "POST" else None)
             assert r.status_code == 403, (method, path, r.status_code, r.text[:200])
@@ -160,6 +162,7 @@ async def test_an_editor_cannot_touch_a_feed_they_are_not_granted(
     assert (await accounts.get_user("ed")).role == "editor"
     assert await store.list_feeds() == ["mine", "theirs"]
     assert [t.name for t in await accounts.list_tokens("theirs")] == ["test"]
+    assert await WebhookStore(store.redis).all("theirs") == []
 
 
 async def test_repeated_wrong_passwords_are_throttled(

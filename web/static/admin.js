@@ -62,6 +62,33 @@
     }
   });
 
+  // -- the compose form keeps an unsent draft in this browser, so an expired
+  //    session or a lost connection never loses what an editor typed
+  var draftForm = document.querySelector("form[data-draft]");
+  if (draftForm) {
+    var draftKey = "nf-draft:" + draftForm.getAttribute("action");
+    var fields = ["headline", "body", "url"];
+    var store = null;
+    try { store = window.localStorage; } catch (e) { store = null; }
+    if (store) {
+      if (new URLSearchParams(location.search).get("e")) store.removeItem(draftKey);
+      var empty = fields.every(function (n) { return !draftForm.elements[n].value; });
+      var saved = null;
+      try { saved = JSON.parse(store.getItem(draftKey) || "null"); } catch (e) { saved = null; }
+      if (empty && saved && (saved.headline || saved.body)) {
+        fields.forEach(function (n) { if (typeof saved[n] === "string") draftForm.elements[n].value = saved[n]; });
+        var note = document.getElementById("draft-note");
+        if (note) note.hidden = false;
+      }
+      draftForm.addEventListener("input", function () {
+        var d = {};
+        fields.forEach(function (n) { d[n] = draftForm.elements[n].value; });
+        if (d.headline || d.body || d.url) store.setItem(draftKey, JSON.stringify(d));
+        else store.removeItem(draftKey);
+      });
+    }
+  }
+
   // -- the editor screen's list: live over the public WebSocket for published
   //    changes, plus a periodic refresh of the editorial list (scheduled, other
   //    editors' drafts) from the admin's own JSON endpoint.
