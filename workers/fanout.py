@@ -48,7 +48,7 @@ log = logging.getLogger("newsfeed.worker")
 SWEEP_SECONDS = 1.0
 SCHEDULE_SECONDS = 0.2
 TRIM_SECONDS = 60.0
-GAUGE_SECONDS = 5.0
+GAUGE_SECONDS = 2.0
 
 
 class Fanout:
