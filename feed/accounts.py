@@ -122,6 +122,14 @@ class Accounts:
             await self._save(user)
         return user
 
+    async def set_role(self, name: str, role: Role) -> User:
+        if role not in ("admin", "editor"):
+            raise InvalidInput("role is admin or editor", field="role")
+        user = dataclasses.replace(await self.get_user(name), role=role)
+        async with translated():
+            await self._save(user)
+        return user
+
     async def set_password(self, name: str, password: str) -> User:
         user = dataclasses.replace(await self.get_user(name), password_hash=hash_password(password))
         async with translated():

@@ -60,7 +60,7 @@ class PreconditionFailed(FeedError):
     title = "Precondition failed"
 
     def __init__(self, detail: str, *, current_version: int) -> None:
-        super().__init__(detail)
+        super().__init__(detail, field="If-Match")
         self.current_version = current_version
 
 

@@ -36,6 +36,15 @@ def login_throttle(kind: str, who: str) -> str:
     return f"{PREFIX}:throttle:{kind}:{who}"
 
 
+AUDIT = f"{PREFIX}:audit"
+"""Stream: administration that belongs to no one feed (users, roles, sign-ins)."""
+
+
+def admin_session(sid: str) -> str:
+    """String with a TTL: the user name of one signed-in admin page session."""
+    return f"{PREFIX}:session:{sid}"
+
+
 # -- per feed -----------------------------------------------------------------
 def _f(feed: str, name: str) -> str:
     return f"{PREFIX}:{{{feed}}}:{name}"

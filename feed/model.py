@@ -16,7 +16,7 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -43,19 +43,34 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_rfc3339(ms: int) -> str:
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """Epoch milliseconds as RFC 3339 UTC with milliseconds (exact, no floats)."""
+    dt = EPOCH + timedelta(milliseconds=ms)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def parse_rfc3339(text: str) -> int:
-    """Parse an RFC 3339 timestamp into epoch milliseconds; ValueError if bad."""
+    """Parse an RFC 3339 timestamp into epoch milliseconds; ValueError if bad.
+
+    Sub-millisecond digits are truncated; the arithmetic is exact (no float
+    rounding), so ``parse_rfc3339(to_rfc3339(ms)) == ms``.
+    """
     if not isinstance(text, str) or "T" not in text.upper():
         raise ValueError("not an RFC 3339 date-time")
-    dt = datetime.fromisoformat(text.replace("z", "Z"))
+    try:
+        dt = datetime.fromisoformat(text.replace("z", "Z"))
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
     if dt.tzinfo is None:
         raise ValueError("the date-time needs a time zone offset (Z or +hh:mm)")
-    return int(dt.timestamp() * 1000)
+    try:
+        return (dt - EPOCH) // _MS
+    except OverflowError as exc:  # pragma: no cover - datetime's own range
+        raise ValueError(str(exc)) from None
 
 
 def new_entry_id(ms: int | None = None) -> str:

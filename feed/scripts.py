@@ -60,6 +60,55 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS: checkpoint, checkpoint pos, log
+# ARGV: expected checkpoint pos ('' when none yet), new pos, min id to keep,
+#       then pairs: entry id, folded entry json
+TRIM = """
+local pos = redis.call('GET', KEYS[2]) or ''
+if pos ~= ARGV[1] then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
+return 1
+"""
+
+# KEYS: log, public pos, entries, versions, scheduled, editorial, public, timeline
+# ARGV: expected newest log id ('' when empty), expected public pos,
+#       E, then E groups (id, entry json, version, editorial score),
+#       S, then S pairs (id, publish time), then groups (id, public json, member)
+# Rewrites the materialised state of a feed, unless the log or the public
+# position moved since the state was folded (then returns 0).
+REBUILD = """
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local last = ''
+if newest[1] then last = newest[1][1] end
+if last ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+for i = 3, 8 do redis.call('DEL', KEYS[i]) end
+local i = 3
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  local id = ARGV[i]
+  redis.call('HSET', KEYS[3], id, ARGV[i+1])
+  redis.call('HSET', KEYS[4], id, ARGV[i+2])
+  redis.call('ZADD', KEYS[6], ARGV[i+3], id)
+  i = i + 4
+end
+n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do
+  redis.call('ZADD', KEYS[5], ARGV[i+1], ARGV[i])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i+1])
+  redis.call('ZADD', KEYS[8], 0, ARGV[i+2])
+  i = i + 3
+end
+return 1
+"""
+
 # The live stream's bounds: epoch, last generated id, max deleted id.
 _BOUNDS = """
 local function bounds(live, epoch)

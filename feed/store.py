@@ -8,20 +8,18 @@ Redis; every rule it applies comes from the pure core (``feed.model``,
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 import redis.asyncio as aioredis
-from redis import exceptions as rex
 
-from feed import keys, scripts, validate
+from feed import compaction, keys, scripts, validate
 from feed.cursor import Cursor, StreamBounds, StreamId, format_stream_id, parse_stream_id
 from feed.errors import (
     Conflict,
@@ -29,9 +27,10 @@ from feed.errors import (
     InvalidInput,
     NotFound,
     PreconditionFailed,
-    StoreUnavailable,
 )
-from feed.model import Entry, Event, LiveOp, fold, new_entry_id, now_ms, project
+from feed.model import Entry, Event, LiveOp, new_entry_id, now_ms, project
+from feed.redis_io import _s as _s
+from feed.redis_io import translated as translated
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 IDEMPOTENCY_TTL = 48 * 3600
@@ -70,7 +69,7 @@ class LiveMessage:
 
 
 def connect(url: str, **options: Any) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+    client: aioredis.Redis = aioredis.Redis.from_url(
         url,
         decode_responses=False,
         health_check_interval=15,
@@ -78,17 +77,7 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         retry_on_timeout=True,
         **options,
     )
-
-
-@contextlib.asynccontextmanager
-async def translated() -> AsyncIterator[None]:
-    """Map redis-py's connection failures to StoreUnavailable."""
-    try:
-        yield
-    except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
-    except rex.BusyLoadingError as exc:  # pragma: no cover - depends on timing
-        raise StoreUnavailable("Redis is loading its data") from exc
+    return client
 
 
 def check_slug(slug: str) -> str:
@@ -105,12 +94,6 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(f"unknown IANA time zone {name!r}", field="timezone") from None
     return name
-
-
-def _s(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class FeedStore:
@@ -134,6 +117,8 @@ class FeedStore:
         self._project = redis.register_script(scripts.PROJECT)
         self._read_timeline = redis.register_script(scripts.READ_TIMELINE)
         self._bounds = redis.register_script(scripts.BOUNDS)
+        self._trim = redis.register_script(scripts.TRIM)
+        self._rebuild = redis.register_script(scripts.REBUILD)
 
     # -- feeds ------------------------------------------------------------
     async def create_feed(self, slug: str, title: str, timezone: str = "UTC") -> FeedMeta:
@@ -198,10 +183,6 @@ class FeedStore:
         nothing; the same key with a different request is rejected.
         """
         await self.get_feed(feed)
-        now = now_ms()
-        event = validate.new_entry(
-            data, feed=feed, entry_id=new_entry_id(now), actor=actor, now=now
-        )
         fingerprint = ""
         if idempotency_key is not None:
             if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
@@ -209,23 +190,34 @@ class FeedStore:
                     "Idempotency-Key must be 1-200 visible ASCII characters",
                     field="Idempotency-Key",
                 )
-            fingerprint = hashlib.sha256(
-                orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-            ).hexdigest()
+            fingerprint = request_fingerprint(data)
+            # A retry is answered before validation: the first request was
+            # valid, and the clock may have moved past a limit since.
+            async with translated():
+                prior = await self.redis.get(keys.idempotency(feed, idempotency_key))
+            if prior is not None:
+                return await self._idempotent_replay(feed, _s(prior), fingerprint), False
+        now = now_ms()
+        event = validate.new_entry(
+            data, feed=feed, entry_id=new_entry_id(now), actor=actor, now=now
+        )
         result = await self._run_append(
             "create", event, expected=0, idempotency_key=idempotency_key, fingerprint=fingerprint
         )
         if result[0] == b"idem":
-            prior_fp, _, prior_id = _s(result[1]).partition("|")
-            if prior_fp != fingerprint:
-                raise IdempotencyMismatch(
-                    "this Idempotency-Key was used for a different request",
-                    field="Idempotency-Key",
-                )
-            return await self.get_entry(feed, prior_id), False
+            return await self._idempotent_replay(feed, _s(result[1]), fingerprint), False
         if result[0] == b"exists":  # pragma: no cover - a 70-bit id collision
             raise Conflict("entry id collision, retry")
         return event.entry, True
+
+    async def _idempotent_replay(self, feed: str, prior: str, fingerprint: str) -> Entry:
+        prior_fp, _, prior_id = prior.partition("|")
+        if prior_fp != fingerprint:
+            raise IdempotencyMismatch(
+                "this Idempotency-Key was used for a different request",
+                field="Idempotency-Key",
+            )
+        return await self.get_entry(feed, prior_id)
 
     async def edit_entry(
         self, feed: str, entry_id: str, data: Any, *, if_match: int, actor: str
@@ -241,6 +233,8 @@ class FeedStore:
     ) -> Entry:
         current = await self.get_entry(feed, entry_id)
         expected = current.version if if_match is None else if_match
+        if current.status == "retracted" and expected == current.version:
+            return current  # a retried DELETE: nothing more to write
         self._check_version(current, expected)
         event = validate.retract_entry(current, actor=actor, now=now_ms())
         await self._append_checked(event, expected)
@@ -407,12 +401,15 @@ class FeedStore:
         async with translated():
             out = await self._read_timeline(
                 keys=[keys.timeline(feed), keys.public(feed), keys.live(feed), keys.epoch(feed)],
-                args=[start, limit],
+                args=[start, limit + 1],
             )
         cursor = Cursor(_s(out[0]), parse_stream_id(_s(out[1])))
         pairs = out[3:]
+        # One member more than asked tells whether there is a next page.
+        more = len(pairs) > 2 * limit
+        pairs = pairs[: 2 * limit]
         entries = [Entry.loads(pairs[i + 1]) for i in range(0, len(pairs), 2)]
-        nxt = _s(pairs[-2]) if len(entries) == limit and pairs else None
+        nxt = _s(pairs[-2]) if more and pairs else None
         return Page(entries, cursor, nxt)
 
     async def public_entry(self, feed: str, entry_id: str) -> Entry:
@@ -442,108 +439,32 @@ class FeedStore:
     async def trim(self, feed: str, now: int | None = None) -> int:
         """Trim the editorial log, folding what goes into the checkpoint.
 
-        An event goes only when it is older than the retention age *and*
-        beyond the newest ``retention_events``, and only once the public view
-        has consumed it. Returns the number of events trimmed.
+        See ``feed.compaction.trim``. Returns the number of events trimmed.
         """
-        now = now_ms() if now is None else now
-        age_cut: StreamId = (now - self.retention_seconds * 1000, 0)
-        async with translated():
-            length = await self.redis.xlen(keys.log(feed))
-            if length <= self.retention_events:
-                return 0
-            excess = length - self.retention_events
-            rows = await self.redis.xrange(keys.log(feed), "-", "+", count=excess)
-            pos = _s(await self.redis.get(keys.public_pos(feed)))
-            pub_cut = parse_stream_id(pos) if pos else (0, 0)
-            victims = [
-                (sid, f)
-                for sid, f in rows
-                if parse_stream_id(_s(sid)) < age_cut and parse_stream_id(_s(sid)) <= pub_cut
-            ]
-            # Keep a prefix only: trimming must never leave a hole.
-            keep: list[tuple[bytes, dict[bytes, bytes]]] = []
-            for (sid, f), (rsid, _) in zip(victims, rows, strict=False):
-                if sid != rsid:
-                    break
-                keep.append((sid, f))
-            if not keep:
-                return 0
-            events = [Event.loads(f[b"ev"]) for _, f in keep]
-            ids = sorted({e.entry.id for e in events})
-            raws = await self.redis.hmget(keys.checkpoint(feed), ids)
-            state = {i: Entry.loads(r) for i, r in zip(ids, raws, strict=True) if r is not None}
-            before = dict(state)
-            fold(state, events)
-            changed = {i: e.dumps() for i, e in state.items() if before.get(i) is not e}
-            last = _s(keep[-1][0])
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if changed:
-                    pipe.hset(keys.checkpoint(feed), mapping=changed)
-                pipe.set(keys.checkpoint_pos(feed), last)
-                pipe.xtrim(keys.log(feed), minid=_next_id(last), approximate=False)
-                await pipe.execute()
-        return len(keep)
+        return await compaction.trim(self, feed, now)
 
     async def replay(self, feed: str, upto: str | None = None) -> dict[str, Entry]:
-        """The editorial state folded from the checkpoint and the log."""
-        async with translated():
-            raws = await self.redis.hgetall(keys.checkpoint(feed))
-            state = {_s(k): Entry.loads(v) for k, v in raws.items()}
-            start = "-"
-            pos = _s(await self.redis.get(keys.checkpoint_pos(feed)))
-            if pos:
-                start = f"({pos}"
-            end = upto or "+"
-            while True:
-                rows = await self.redis.xrange(keys.log(feed), start, end, count=1000)
-                if not rows:
-                    break
-                fold(state, (Event.loads(f[b"ev"]) for _, f in rows))
-                start = f"({_s(rows[-1][0])}"
-        return state
+        """The editorial state folded from the checkpoint and the log (to ``upto``)."""
+        current, at_upto = await compaction.replay(self, feed, upto or "")
+        return at_upto if upto else current
 
     async def rebuild(self, feed: str) -> dict[str, int]:
         """Rebuild the materialised state of a feed from its log.
 
-        The editorial state (entries, versions, schedule, editors' list) is
-        rebuilt from the checkpoint plus the log; the public view (entries
-        and timeline) from the same fold up to the projected position, so
-        the live stream and readers' cursors stay valid.
+        See ``feed.compaction.rebuild``. Returns the number of entries and
+        of public entries.
         """
         await self.get_feed(feed)
-        state = await self.replay(feed)
-        async with translated():
-            pos = _s(await self.redis.get(keys.public_pos(feed)))
-        public_state = await self.replay(feed, upto=pos) if pos else {}
-        visible = [e for e in public_state.values() if e.visible]
-        async with translated(), self.redis.pipeline(transaction=True) as pipe:
-            for key in (
-                keys.entries(feed),
-                keys.versions(feed),
-                keys.scheduled(feed),
-                keys.editorial(feed),
-                keys.public(feed),
-                keys.timeline(feed),
-            ):
-                pipe.delete(key)
-            if state:
-                pipe.hset(keys.entries(feed), mapping={i: e.dumps() for i, e in state.items()})
-                pipe.hset(keys.versions(feed), mapping={i: e.version for i, e in state.items()})
-                pipe.zadd(keys.editorial(feed), {i: e.published_at for i, e in state.items()})
-                sched = {i: e.published_at for i, e in state.items() if e.status == "scheduled"}
-                if sched:
-                    pipe.zadd(keys.scheduled(feed), sched)
-            if visible:
-                pipe.hset(keys.public(feed), mapping={e.id: e.dumps() for e in visible})
-                pipe.zadd(keys.timeline(feed), {e.timeline_member(): 0 for e in visible})
-            await pipe.execute()
-        return {"entries": len(state), "public": len(visible)}
+        return await compaction.rebuild(self, feed)
 
 
-def _next_id(sid: str) -> str:
-    ms, seq = parse_stream_id(sid)
-    return f"{ms}-{seq + 1}"
+def request_fingerprint(data: Any) -> str:
+    """What identifies a create request for its Idempotency-Key."""
+    try:
+        raw = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        raise InvalidInput("the request body must be a JSON object", field="body") from None
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _flatten(ops: Sequence[LiveOp]) -> list[Any]:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import nh3
 
 from feed.errors import InvalidInput
-from feed.model import Entry, Event, EventKind, parse_rfc3339
+from feed.model import ENTRY_FIELDS, Entry, Event, EventKind, Status, parse_rfc3339
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -61,15 +61,23 @@ def sanitize_body(html: str) -> str:
     ).strip()
 
 
-def _headline(value: Any) -> str:
+def _text(value: Any, field: str, what: str) -> str:
     if not isinstance(value, str):
-        raise InvalidInput("headline must be a string", field="headline")
-    text = " ".join(value.split())
+        raise InvalidInput(f"{field} must be {what}", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} is not valid Unicode text", field=field) from None
+    return value
+
+
+def _headline(value: Any) -> str:
+    text = " ".join(_text(value, "headline", "a string").split())
     if not text:
         raise InvalidInput("headline is required and cannot be blank", field="headline")
     if len(text) > HEADLINE_MAX:
         raise InvalidInput(f"headline is longer than {HEADLINE_MAX} characters", field="headline")
-    if any(ord(c) < 32 for c in text):
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
         raise InvalidInput("headline contains control characters", field="headline")
     return text
 
@@ -77,29 +85,30 @@ def _headline(value: Any) -> str:
 def _body(value: Any) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise InvalidInput("body must be a string of HTML", field="body")
-    if len(value) > BODY_MAX:
+    html = _text(value, "body", "a string of HTML")
+    if len(html) > BODY_MAX:
         raise InvalidInput(f"body is longer than {BODY_MAX} characters", field="body")
-    return sanitize_body(value)
+    return sanitize_body(html)
 
 
 def _url(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > URL_MAX:
+    text = _text(value, "url", f"a string of at most {URL_MAX} characters").strip()
+    if len(text) > URL_MAX:
         raise InvalidInput(f"url must be a string of at most {URL_MAX} characters", field="url")
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(text)
+        host, _ = parts.hostname, parts.port  # .port raises on a bad port
     except ValueError:
         raise InvalidInput("url is not a valid URL", field="url") from None
     if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or any(c.isspace() for c in value.strip())
+        parts.scheme.lower() not in ("http", "https")
+        or not host
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 0x7F for c in text)
     ):
         raise InvalidInput("url must be an absolute http or https URL", field="url")
-    return value.strip()
+    return text
 
 
 def _time(value: Any, field: str) -> int:
@@ -112,6 +121,11 @@ def _time(value: Any, field: str) -> int:
 
 
 def _published_at(value: Any, now: int) -> int:
+    """A given publication time: backdated at most 30 days, never in the future.
+
+    A time up to a minute ahead (a client clock running fast) is taken as
+    now: the server clock decides.
+    """
     ms = _time(value, "published_at")
     if ms > now + FUTURE_SKEW_MS:
         raise InvalidInput(
@@ -119,7 +133,7 @@ def _published_at(value: Any, now: int) -> int:
         )
     if ms < now - BACKDATE_LIMIT_MS:
         raise InvalidInput("published_at is more than 30 days in the past", field="published_at")
-    return ms
+    return min(ms, now)
 
 
 def _publish_at(value: Any, now: int) -> int:
@@ -145,22 +159,25 @@ def _check_fields(data: Any, allowed: frozenset[str]) -> Mapping[str, Any]:
 
 
 def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> Event:
-    """Validate a create request into the first event of a new entry."""
+    """Validate a create request into the first event of a new entry.
+
+    ``published_at`` backdates (at most 30 days); ``publish_at`` schedules
+    (at most a year ahead; a time already past publishes now). Without
+    either, the server clock decides.
+    """
     data = _check_fields(data, CREATE_FIELDS)
     if "headline" not in data:
         raise InvalidInput("headline is required", field="headline")
-    if "published_at" in data and "publish_at" in data:
+    if data.get("published_at") is not None and data.get("publish_at") is not None:
         raise InvalidInput("give published_at or publish_at, not both", field="publish_at")
-    status: Any = "published"
+    status: Status = "published"
     published = now
     if data.get("published_at") is not None:
         published = _published_at(data["published_at"], now)
     if data.get("publish_at") is not None:
-        published = _publish_at(data["publish_at"], now)
-        if published > now:
-            status = "scheduled"
-        else:
-            published = now
+        at = _publish_at(data["publish_at"], now)
+        if at > now:
+            status, published = "scheduled", at
     entry = Entry(
         id=entry_id,
         feed=feed,
@@ -173,11 +190,26 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         status=status,
         pinned=_bool(data.get("pinned", False), "pinned"),
     )
-    return Event("create", entry, actor, now, tuple(k for k in CREATE_FIELDS if k in data))
+    given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
+    return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
+
+
+def changed_fields(old: Entry, new: Entry) -> tuple[str, ...]:
+    """The entry fields (other than the version) that differ, in JSON order."""
+    return tuple(
+        f for f in ENTRY_FIELDS if f not in ("id", "version") and getattr(old, f) != getattr(new, f)
+    )
 
 
 def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
-    """Validate an edit (PATCH) into the event that moves to the next version."""
+    """Validate an edit (PATCH) into the event that moves to the next version.
+
+    Only the given fields change. ``mark_updated: true`` sets ``updated_at``
+    (the "Updated" mark readers see) on a published entry; without it a
+    correction stays silent. ``publish_at`` moves a scheduled entry (null or
+    a past time publishes it now); ``published_at`` re-dates a published
+    one. An edit that changes nothing is rejected.
+    """
     data = _check_fields(data, EDIT_FIELDS)
     if current.status == "retracted":
         raise InvalidInput("a retracted entry cannot be edited", field="status")
@@ -190,27 +222,33 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
         changes["url"] = _url(data["url"])
     if "pinned" in data:
         changes["pinned"] = _bool(data["pinned"], "pinned")
-    if "published_at" in data and data["published_at"] is not None:
+    if data.get("published_at") is not None:
         if current.status == "scheduled":
             raise InvalidInput("a scheduled entry is moved with publish_at", field="published_at")
-        changes["published_at"] = _published_at(data["published_at"], now)
+        if "publish_at" in data:
+            raise InvalidInput("give published_at or publish_at, not both", field="publish_at")
+        given = _time(data["published_at"], "published_at")
+        # Sending the current time back (a CMS saving the whole entry) is
+        # no change, however old the entry is.
+        if given != current.published_at:
+            changes["published_at"] = _published_at(data["published_at"], now)
     if "publish_at" in data:
         if current.status != "scheduled":
             raise InvalidInput("only a scheduled entry can be rescheduled", field="publish_at")
-        if data["publish_at"] is None:
-            changes["published_at"], changes["status"] = now, "published"
+        at = None if data["publish_at"] is None else _publish_at(data["publish_at"], now)
+        if at is not None and at > now:
+            changes["published_at"] = at
         else:
-            at = _publish_at(data["publish_at"], now)
-            changes["published_at"] = max(at, now) if at > now else now
-            if at <= now:
-                changes["status"] = "published"
+            changes["published_at"], changes["status"] = now, "published"
     mark = _bool(data.get("mark_updated", False), "mark_updated")
-    if not changes and not mark:
-        raise InvalidInput("the edit changes nothing", field="body")
     if mark and current.status == "published":
         changes["updated_at"] = now
     entry = dataclasses.replace(current, version=current.version + 1, **changes)
-    return Event("edit", entry, actor, now, tuple(sorted(k for k in data if k != "mark_updated")))
+    diff = changed_fields(current, entry)
+    if not diff:
+        field = next(iter(sorted(data)), "body")
+        raise InvalidInput("the edit changes nothing", field=field)
+    return Event("edit", entry, actor, now, diff)
 
 
 def retract_entry(current: Entry, *, actor: str, now: int) -> Event:
@@ -219,7 +257,7 @@ def retract_entry(current: Entry, *, actor: str, now: int) -> Event:
     entry = dataclasses.replace(
         current, version=current.version + 1, status="retracted", pinned=False
     )
-    return Event("retract", entry, actor, now, ("status",))
+    return Event("retract", entry, actor, now, changed_fields(current, entry))
 
 
 def publish_due(current: Entry, *, now: int, actor: str = "scheduler") -> Event | None:

@@ -26,12 +26,18 @@ from web import metrics
 MAX_BODY = 64 * 1024
 PAGE_MAX = 100
 ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+JSON_TYPES = ("application/json", "application/merge-patch+json")
 PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
 
 class UnsupportedMediaType(FeedError):
     status = 415
     title = "Unsupported media type"
+
+
+class PayloadTooLarge(FeedError):
+    status = 413
+    title = "Payload too large"
 
 
 class Gone(FeedError):
@@ -80,35 +86,51 @@ async def authorize(request: Request, feed: str) -> Token:
 
 
 async def read_json(request: Request) -> Any:
+    """The request's JSON body: 415 unless JSON, 413 beyond ``MAX_BODY`` bytes."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        raise UnsupportedMediaType("send the entry as Content-Type: application/json")
+    if ctype not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            "send the entry as Content-Type: application/json", field="Content-Type"
+        )
     length = request.headers.get("content-length")
+    too_large = f"the request body is larger than {MAX_BODY} bytes"
     if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes", field="body")
-    body = b""
+        raise PayloadTooLarge(too_large, field="body")
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes", field="body")
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge(too_large, field="body")
+    body = b"".join(chunks)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
 
 
-def if_match(request: Request, *, required: bool) -> int | None:
+def if_match(request: Request) -> int | None:
+    """The version in ``If-Match: "<version>"`` (None when absent; 422 if malformed)."""
     raw = request.headers.get("if-match")
     if raw is None:
-        if required:
-            raise PreconditionRequired(
-                'an If-Match: "<version>" header is required to edit an entry', field="If-Match"
-            )
         return None
     match = ETAG_RE.match(raw)
     if not match:
-        raise InvalidInput('If-Match must be a quoted version, like "3"', field="If-Match")
+        raise InvalidInput(
+            'If-Match must be one quoted version, like "3" (the ETag of the entry)',
+            field="If-Match",
+        )
     return int(match.group(1))
+
+
+def required_if_match(request: Request) -> int:
+    version = if_match(request)
+    if version is None:
+        raise PreconditionRequired(
+            'an If-Match: "<version>" header is required to edit an entry', field="If-Match"
+        )
+    return version
 
 
 def entry_response(
@@ -142,8 +164,7 @@ async def edit_entry(request: Request) -> Response:
     store = _state(request).store
     await store.get_feed(feed)
     token = await authorize(request, feed)
-    version = if_match(request, required=True)
-    assert version is not None
+    version = required_if_match(request)
     data = await read_json(request)
     entry = await store.edit_entry(feed, entry_id, data, if_match=version, actor=token.actor)
     metrics.PUBLISHED.labels("edit").inc()
@@ -155,9 +176,7 @@ async def retract_entry(request: Request) -> Response:
     store = _state(request).store
     await store.get_feed(feed)
     token = await authorize(request, feed)
-    entry = await store.retract_entry(
-        feed, entry_id, if_match=if_match(request, required=False), actor=token.actor
-    )
+    entry = await store.retract_entry(feed, entry_id, if_match=if_match(request), actor=token.actor)
     metrics.PUBLISHED.labels("retract").inc()
     return entry_response(entry)
 
@@ -221,9 +240,15 @@ async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
             current = await store.get_entry(feed, entry_id)
         except NotFound:
             raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
-        if current.status == "retracted":
+        if current.status == "retracted" and await _was_public(store, feed, entry_id):
             raise Gone(f"entry {entry_id!r} was retracted") from None
         raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
+
+
+async def _was_public(store: Any, feed: str, entry_id: str) -> bool:
+    """Whether readers ever saw the entry (a never-published one stays 404)."""
+    events = await store.history(feed, entry_id)
+    return any(e.entry.status == "published" for e in events)
 
 
 def routes() -> list[BaseRoute]:

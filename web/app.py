@@ -23,7 +23,7 @@ from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
 from feed.webhooks import WebhookStore
-from web import api, documents, metrics, webhooks
+from web import admin, api, documents, embed, metrics, pages, webhooks
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -60,6 +60,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"}, headers={"Cache-Control": "no-store"})
 
 
+def pages_routes() -> list[BaseRoute]:
+    """The reader pages and the embed; one Jinja2 environment and asset set."""
+    reader_pages = pages.Pages()
+    return [*pages.routes(reader_pages), *embed.routes(reader_pages)]
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz),
@@ -70,6 +76,7 @@ def routes() -> list[BaseRoute]:
         # Feed documents before any "/feeds/{feed}" page route: {feed} would
         # also match "news.atom".
         *documents.routes(),
+        *pages_routes(),
     ]
 
 
@@ -98,7 +105,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *admin.routes(settings)],
         lifespan=lifespan,
         exception_handlers={FeedError: feed_error, HTTPException: http_error},
     )

@@ -1,0 +1,198 @@
+"""Benchmark: the publishing API's throughput and latency, end to end.
+
+Starts its own private valkey-server (the embedded one, no data dir), a real
+``newsfeed web`` process and a real ``newsfeed worker``, all on loopback,
+then POSTs ``--count`` entries through ``/api/v1/feeds/{feed}/entries`` with
+at most ``--concurrency`` requests in flight (httpx), and prints:
+
+- throughput (accepted requests per second),
+- p50 / p90 / p99 / max latency of one POST (201 with the entry),
+- how long the worker took to make every entry public after the last POST.
+
+It is bounded in count and time (``--deadline`` seconds overall) and stops
+every process it started, by pid, whatever happens.
+
+    .venv/bin/python bench/bench_publish.py --count 5000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from feed import keys
+from feed.accounts import Accounts
+from feed.embedded import EmbeddedRedis, free_port
+from feed.store import FeedStore, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+FEED = "bench"
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "feed.cli", *args],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def wait_ready(base: str, deadline: float) -> None:
+    async with httpx.AsyncClient(timeout=1) as c:
+        while time.monotonic() < deadline:
+            try:
+                if (await c.get(base + "/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit("the web process did not come up")
+
+
+def pct(sorted_ms: list[float], p: float) -> float:
+    index = min(len(sorted_ms) - 1, max(0, round(p / 100 * len(sorted_ms)) - 1))
+    return sorted_ms[index]
+
+
+def client(base: str, token: str) -> httpx.AsyncClient:
+    # One client (one keep-alive connection) per request slot: httpx's shared
+    # pool costs CPU that grows with the number of connections, and on a
+    # small machine the load generator would measure itself, not the server.
+    return httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    )
+
+
+async def publish(base: str, token: str, count: int, concurrency: int, deadline: float) -> None:
+    url = f"/api/v1/feeds/{FEED}/entries"
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    next_index = 0
+    ready = asyncio.Barrier(concurrency + 1)
+
+    async def worker() -> None:
+        nonlocal next_index
+        async with client(base, token) as c:
+            # Warm up the connection (and the server's script cache) first.
+            (await c.post(url, json={"headline": "warm-up"})).raise_for_status()
+            await ready.wait()
+            while next_index < count and time.monotonic() < deadline:
+                i = next_index
+                next_index += 1
+                body = {
+                    "headline": f"{i}: Talks resume in Istanbul",
+                    "body": "<p>Delegations met for <b>three hours</b>.</p>",
+                    "pinned": i % 500 == 0,
+                }
+                t0 = time.perf_counter()
+                try:
+                    r = await c.post(url, json=body, headers={"Idempotency-Key": f"b-{i}"})
+                    status = str(r.status_code)
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                ms = (time.perf_counter() - t0) * 1000
+                if status == "201":
+                    latencies.append(ms)
+                else:
+                    failures[status] = failures.get(status, 0) + 1
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(concurrency):
+            tg.create_task(worker())
+        await ready.wait()
+        started = time.perf_counter()
+    elapsed = time.perf_counter() - started
+
+    ok = sorted(latencies)
+    print(
+        f"published   {len(ok)} entries in {elapsed:.2f} s "
+        f"({concurrency} in flight), failures: {failures or 'none'}"
+    )
+    if ok:
+        print(f"throughput  {len(ok) / elapsed:.0f} req/s")
+        print(
+            "latency ms  "
+            f"p50 {statistics.median(ok):.1f}  p90 {pct(ok, 90):.1f}  "
+            f"p99 {pct(ok, 99):.1f}  max {ok[-1]:.1f}"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=5000, help="entries to publish")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--deadline", type=float, default=120, help="seconds, overall")
+    args = parser.parse_args()
+    count = max(1, min(args.count, 100_000))
+    deadline = time.monotonic() + args.deadline
+
+    tmp = Path(tempfile.mkdtemp(prefix="nf-bench-"))
+    server = EmbeddedRedis(None)
+    with server.running():
+        redis = connect(server.url)
+        try:
+            store = FeedStore(redis)
+            await store.create_feed(FEED, "Bench")
+            token, _ = await Accounts(redis).create_token(FEED, "bench")
+            env = dict(
+                os.environ,
+                REDIS_URL=server.url,
+                NEWSFEED_SECRET_KEY="bench-secret-key-0123456789",
+                NEWSFEED_LOG_LEVEL="warning",
+            )
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            web = start(["web", "--host", "127.0.0.1", "--port", str(port)], env, tmp / "web.log")
+            worker = start(["worker"], env, tmp / "worker.log")
+            try:
+                await wait_ready(base, deadline)
+                await publish(base, token, count, args.concurrency, deadline)
+                t0 = time.perf_counter()
+                logged = int(await redis.xlen(keys.log(FEED)))
+                while time.monotonic() < deadline:
+                    pos = await redis.get(keys.public_pos(FEED))
+                    last = await redis.xrevrange(keys.log(FEED), count=1)
+                    if pos is not None and last and pos == last[0][0]:
+                        break
+                    await asyncio.sleep(0.01)
+                public = int(await redis.hlen(keys.public(FEED)))
+                print(
+                    f"projection  {public}/{logged} entries public, "
+                    f"{(time.perf_counter() - t0) * 1000:.0f} ms after the last POST returned"
+                )
+            finally:
+                stop(web)
+                stop(worker)
+        finally:
+            await redis.aclose()
+    print(f"machine     {os.cpu_count()} cores; web, worker, valkey and this client share them")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

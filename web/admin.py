@@ -1,0 +1,208 @@
+"""The editors' admin page under ``/admin``: routes, the dashboard, compose.
+
+Every route but the sign-in page and the two static assets goes through
+``guarded`` (web.admin_auth), which checks the session, CSRF on unsafe
+methods, the feed grant and the role on the server for every request.
+Entry actions (edit, conflicts, retract, pin, history) are in
+web.admin_entries; the admin's own pages (feeds, users, tokens, embed, audit)
+in web.admin_manage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+
+import orjson
+from starlette.datastructures import FormData
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from feed.errors import IdempotencyMismatch, InvalidInput
+from feed.model import Entry
+from feed.settings import Settings
+from web import admin_entries, admin_hooks, admin_manage
+from web.admin_auth import AdminSessions, Ctx, guarded, login_page, logout
+from web.admin_render import UI, flash, page_headers, parse_input_time
+
+NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+LIST_LIMIT = 50
+COMPOSE_FIELDS = ("headline", "body", "url", "publish_at", "pinned")
+
+
+def form_text(form: FormData, name: str, limit: int = 25_000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def compose_data(form: FormData, tz: str) -> dict[str, Any]:
+    """The create request a compose form makes (validated by the store)."""
+    data: dict[str, Any] = {
+        "headline": form_text(form, "headline"),
+        "body": form_text(form, "body"),
+        "pinned": form.get("pinned") == "1",
+    }
+    url = form_text(form, "url").strip()
+    if url:
+        data["url"] = url
+    publish_at = form_text(form, "publish_at").strip()
+    if publish_at:
+        try:
+            data["publish_at"] = parse_input_time(publish_at, tz)
+        except ValueError:
+            raise InvalidInput(
+                "the publish time is not a valid date and time", field="publish_at"
+            ) from None
+    return data
+
+
+def editor_order(entries: list[Entry]) -> list[Entry]:
+    """Scheduled (soonest first), then pinned, then the rest, newest first."""
+    scheduled = sorted(
+        (e for e in entries if e.status == "scheduled"), key=lambda e: e.published_at
+    )
+    rest = [e for e in entries if e.status != "scheduled"]
+    rest.sort(key=lambda e: e.published_at, reverse=True)
+    rest.sort(key=lambda e: e.pinned and e.status == "published", reverse=True)
+    return scheduled + rest
+
+
+def entries_html(request: Request, ctx: Ctx, entries: list[Entry]) -> str:
+    assert ctx.feed is not None
+    return ctx.ui.render(
+        "_entries.html",
+        entries=editor_order(entries),
+        feed=ctx.feed,
+        csrf=request.session.get("csrf", ""),
+        user=ctx.user,
+    )
+
+
+def signature(html: str) -> str:
+    return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
+
+
+async def dashboard(request: Request, ctx: Ctx) -> Response:
+    slugs = await ctx.nf.store.list_feeds()
+    feeds = [await ctx.nf.store.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
+    return ctx.ui.page(request, "dashboard.html", title="Feeds", user=ctx.user, feeds=feeds)
+
+
+async def feed_page(
+    request: Request,
+    ctx: Ctx,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    error: InvalidInput | None = None,
+    nonce: str | None = None,
+) -> Response:
+    assert ctx.feed is not None
+    entries = await ctx.nf.store.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    html = entries_html(request, ctx, entries)
+    return ctx.ui.page(
+        request,
+        "feed.html",
+        status,
+        title=ctx.feed.title,
+        user=ctx.user,
+        feed=ctx.feed,
+        entries_html=html,
+        sig=signature(html),
+        values={**dict.fromkeys(COMPOSE_FIELDS, ""), **(values or {})},
+        error=error,
+        nonce=nonce or secrets.token_urlsafe(18),
+    )
+
+
+async def editor(request: Request, ctx: Ctx) -> Response:
+    return await feed_page(request, ctx)
+
+
+async def create_entry(request: Request, ctx: Ctx) -> Response:
+    assert ctx.feed is not None
+    feed = ctx.feed
+    form = await request.form()
+    nonce = form_text(form, "nonce")
+    values = {k: form_text(form, k) for k in COMPOSE_FIELDS}
+    if not NONCE_RE.match(nonce):
+        return await feed_page(
+            request,
+            ctx,
+            status=422,
+            values=values,
+            error=InvalidInput("the form is incomplete; please post again", field="nonce"),
+        )
+    try:
+        data = compose_data(form, feed.timezone)
+        entry, created = await ctx.nf.store.create_entry(
+            feed.slug,
+            data,
+            actor=ctx.user.actor,
+            idempotency_key=f"admin:{ctx.user.name}:{nonce}",
+        )
+    except IdempotencyMismatch:
+        error = InvalidInput(
+            "This form was already posted with other text. Check the list before posting again.",
+            field="nonce",
+        )
+        return await feed_page(request, ctx, status=422, values=values, error=error)
+    except InvalidInput as exc:
+        return await feed_page(request, ctx, status=422, values=values, error=exc, nonce=nonce)
+    if created:
+        when = "Scheduled" if entry.status == "scheduled" else "Posted"
+        flash(request, f"{when}: {entry.headline}")
+    else:
+        flash(request, "Already posted; the repeated submit was ignored.", "info")
+    return RedirectResponse(f"/admin/feeds/{feed.slug}?e={entry.id}", status_code=303)
+
+
+async def entries_json(request: Request, ctx: Ctx) -> Response:
+    """The editorial list (every status) for the editor screen's live refresh."""
+    assert ctx.feed is not None
+    entries = await ctx.nf.store.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    html = entries_html(request, ctx, entries)
+    body = {
+        "feed": ctx.feed.slug,
+        "entries": [e.to_json() for e in entries],
+        "html": html,
+        "sig": signature(html),
+    }
+    headers = page_headers(request)
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    ui = UI()
+
+    def g(handler: Any, admin_only: bool = False) -> Any:
+        return guarded(ui, handler, admin_only=admin_only)
+
+    inner: list[BaseRoute] = [
+        Route("/login", login_page(ui), methods=["GET", "POST"], name="admin_login"),
+        Route("/static/{name}", ui.assets.endpoint, methods=["GET"], name="admin_static"),
+        Route("/logout", g(logout), methods=["POST"]),
+        Route("/", g(dashboard), methods=["GET"]),
+        Route("/feeds/{feed}", g(editor), methods=["GET"]),
+        Route("/feeds/{feed}/entries", g(create_entry), methods=["POST"]),
+        Route("/feeds/{feed}/entries.json", g(entries_json), methods=["GET"]),
+        *admin_entries.routes(g),
+        *admin_manage.routes(g),
+        *admin_hooks.routes(g),
+    ]
+    middleware = [
+        Middleware(
+            AdminSessions,
+            secret_key=settings.secret_key,
+            secure=settings.secure_cookies,
+        )
+    ]
+    return [Mount("/admin", routes=inner, middleware=middleware)]
+
+
+PUBLIC_ROUTES = frozenset({"admin_login", "admin_static"})
+"""Admin routes that answer anonymous requests (the security tests exempt only these)."""

@@ -1,0 +1,278 @@
+"""Entry actions on the admin page: edit (with conflicts), retract, pin, history.
+
+An edit form carries the version it was loaded at. Saving sends only the
+fields the editor changed relative to that version, with ``If-Match`` at that
+version; if another editor saved meanwhile (PreconditionFailed) the page shows
+their current version next to the unsaved one and offers to apply the
+editor's changes on top of the current version (only the fields the editor
+touched, so the other editor's changes to other fields survive) or to
+discard them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from feed.errors import InvalidInput, PreconditionFailed
+from feed.model import Entry, Event, to_rfc3339
+from feed.validate import sanitize_body
+from web.admin_auth import Ctx
+from web.admin_render import flash, input_time, parse_input_time
+
+FIELDS = ("headline", "body", "url", "pinned", "publish_at")
+
+
+def _text(form: FormData, name: str, limit: int = 25_000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _version(form: FormData, name: str) -> int:
+    raw = _text(form, name, 12)
+    if not raw.isdigit() or not 0 < int(raw) < 10**9:
+        raise InvalidInput("the form lost its version; reload the entry", field=name)
+    return int(raw)
+
+
+def submitted(form: FormData) -> dict[str, Any]:
+    """What the editor's form says, as the form's own strings and booleans."""
+    return {
+        "headline": _text(form, "headline"),
+        "body": _text(form, "body"),
+        "url": _text(form, "url").strip(),
+        "pinned": form.get("pinned") == "1",
+        "publish_at": _text(form, "publish_at").strip(),
+        "mark_updated": form.get("mark_updated") == "1",
+    }
+
+
+def values_of(entry: Entry, tz: str) -> dict[str, Any]:
+    return {
+        "headline": entry.headline,
+        "body": entry.body,
+        "url": entry.url or "",
+        "pinned": entry.pinned,
+        "publish_at": input_time(entry.published_at, tz) if entry.status == "scheduled" else "",
+        "mark_updated": False,
+    }
+
+
+def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
+    """The edit request: the fields the editor changed relative to ``base``."""
+    data: dict[str, Any] = {}
+    if " ".join(yours["headline"].split()) != base.headline:
+        data["headline"] = yours["headline"]
+    if sanitize_body(yours["body"]) != base.body:
+        data["body"] = yours["body"]
+    if (yours["url"] or None) != base.url:
+        data["url"] = yours["url"] or None
+    if yours["pinned"] != base.pinned:
+        data["pinned"] = yours["pinned"]
+    if base.status == "scheduled" and yours["publish_at"] != input_time(base.published_at, tz):
+        if yours["publish_at"]:
+            try:
+                data["publish_at"] = parse_input_time(yours["publish_at"], tz)
+            except ValueError:
+                raise InvalidInput(
+                    "the publish time is not a valid date and time", field="publish_at"
+                ) from None
+        else:
+            data["publish_at"] = None
+    if yours["mark_updated"]:
+        data["mark_updated"] = True
+    return data
+
+
+async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
+    assert ctx.feed is not None
+    events: list[Event] = await ctx.nf.store.history(ctx.feed.slug, entry_id)
+    return events
+
+
+async def entry_page(
+    request: Request,
+    ctx: Ctx,
+    *,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    version: int | None = None,
+    error: InvalidInput | None = None,
+) -> Response:
+    assert ctx.feed is not None
+    entry_id = request.path_params["id"]
+    entry: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    events = await _history(ctx, entry_id)
+    return ctx.ui.page(
+        request,
+        "entry.html",
+        status,
+        title=f"Edit: {entry.headline}",
+        user=ctx.user,
+        feed=ctx.feed,
+        entry=entry,
+        values=values or values_of(entry, ctx.feed.timezone),
+        version=version or entry.version,
+        base=version or entry.version,
+        events=list(reversed(events)),
+        error=error,
+    )
+
+
+async def show_entry(request: Request, ctx: Ctx) -> Response:
+    return await entry_page(request, ctx)
+
+
+async def save_entry(request: Request, ctx: Ctx) -> Response:
+    assert ctx.feed is not None
+    feed, entry_id = ctx.feed, request.path_params["id"]
+    store = ctx.nf.store
+    form = await request.form()
+    yours = submitted(form)
+    try:
+        version = _version(form, "version")
+        base_version = _version(form, "base") if form.get("base") else version
+        events = await _history(ctx, entry_id)
+        base = next((e.entry for e in events if e.entry.version == base_version), None)
+        if base is None:
+            raise InvalidInput(
+                "the version you edited is unknown; reload the entry", field="version"
+            )
+        data = changes(yours, base, feed.timezone)
+        if not data:
+            flash(request, "Nothing changed.", "info")
+            return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
+        entry = await store.edit_entry(
+            feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor
+        )
+    except PreconditionFailed:
+        return await conflict(request, ctx, entry_id, yours, base_version)
+    except InvalidInput as exc:
+        return await entry_page(
+            request, ctx, status=422, values=yours, version=version_or_none(form), error=exc
+        )
+    flash(request, f"Saved (version {entry.version}): {entry.headline}")
+    return RedirectResponse(f"/admin/feeds/{feed.slug}?e={entry.id}", status_code=303)
+
+
+def version_or_none(form: FormData) -> int | None:
+    try:
+        return _version(form, "version")
+    except InvalidInput:
+        return None
+
+
+async def conflict(
+    request: Request, ctx: Ctx, entry_id: str, yours: dict[str, Any], base_version: int
+) -> Response:
+    assert ctx.feed is not None
+    current: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    events = await _history(ctx, entry_id)
+    base = next((e.entry for e in events if e.entry.version == base_version), current)
+    changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
+    since = [e for e in events if e.entry.version > base_version]
+    return ctx.ui.page(
+        request,
+        "conflict.html",
+        409,
+        title="Changed by someone else",
+        user=ctx.user,
+        feed=ctx.feed,
+        theirs=current,
+        yours=yours,
+        changed=changed,
+        since=since,
+        base_version=base_version,
+    )
+
+
+async def retract_confirm(request: Request, ctx: Ctx) -> Response:
+    assert ctx.feed is not None
+    entry = await ctx.nf.store.get_entry(ctx.feed.slug, request.path_params["id"])
+    return ctx.ui.page(
+        request, "retract.html", title="Retract?", user=ctx.user, feed=ctx.feed, entry=entry
+    )
+
+
+async def retract(request: Request, ctx: Ctx) -> Response:
+    assert ctx.feed is not None
+    feed, entry_id = ctx.feed.slug, request.path_params["id"]
+    form = await request.form()
+    try:
+        entry = await ctx.nf.store.retract_entry(
+            feed, entry_id, if_match=_version(form, "version"), actor=ctx.user.actor
+        )
+    except PreconditionFailed:
+        flash(request, "Someone changed this entry meanwhile. Check it and confirm again.", "warn")
+        return RedirectResponse(f"/admin/feeds/{feed}/entries/{entry_id}/retract", 303)
+    except InvalidInput as exc:
+        flash(request, exc.detail, "warn")
+        return RedirectResponse(f"/admin/feeds/{feed}", 303)
+    flash(request, f"Retracted: {entry.headline}")
+    return RedirectResponse(f"/admin/feeds/{feed}?e={entry.id}", status_code=303)
+
+
+async def pin(request: Request, ctx: Ctx) -> Response:
+    """Pin or unpin: the editor's intent holds whatever else changed meanwhile."""
+    assert ctx.feed is not None
+    feed, entry_id = ctx.feed.slug, request.path_params["id"]
+    want = (await request.form()).get("pinned") == "1"
+    store = ctx.nf.store
+    current: Entry = await store.get_entry(feed, entry_id)
+    word = "Pinned" if want else "Unpinned"
+    if current.pinned == want:
+        flash(request, f"Already {word.lower()}.", "info")
+        return RedirectResponse(f"/admin/feeds/{feed}", 303)
+    try:
+        entry = await store.edit_entry(
+            feed, entry_id, {"pinned": want}, if_match=current.version, actor=ctx.user.actor
+        )
+    except PreconditionFailed:
+        flash(request, "Someone changed this entry at the same moment; try again.", "warn")
+        return RedirectResponse(f"/admin/feeds/{feed}", 303)
+    except InvalidInput as exc:
+        flash(request, exc.detail, "warn")
+        return RedirectResponse(f"/admin/feeds/{feed}", 303)
+    flash(request, f"{word}: {entry.headline}")
+    return RedirectResponse(f"/admin/feeds/{feed}?e={entry.id}", status_code=303)
+
+
+async def history_json(request: Request, ctx: Ctx) -> Response:
+    """An entry's every editorial event (who, when, what changed), any status."""
+    from web.api import json_response
+
+    events = await _history(ctx, request.path_params["id"])
+    return json_response(
+        {
+            "id": request.path_params["id"],
+            "events": [
+                {
+                    "version": e.entry.version,
+                    "kind": e.kind,
+                    "actor": e.actor,
+                    "at": to_rfc3339(e.at),
+                    "changes": list(e.changes),
+                    "entry": e.entry.to_json(),
+                }
+                for e in events
+            ],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def routes(g: Callable[..., Any]) -> list[BaseRoute]:
+    base = "/feeds/{feed}/entries/{id}"
+    return [
+        Route(base, g(show_entry), methods=["GET"]),
+        Route(base, g(save_entry), methods=["POST"]),
+        Route(base + "/history.json", g(history_json), methods=["GET"]),
+        Route(base + "/retract", g(retract_confirm), methods=["GET"]),
+        Route(base + "/retract", g(retract), methods=["POST"]),
+        Route(base + "/pin", g(pin), methods=["POST"]),
+    ]

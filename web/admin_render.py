@@ -1,0 +1,150 @@
+"""Rendering for the admin page: Jinja2 (autoescaped), times, headers, assets."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from feed.model import to_rfc3339
+
+WEB = Path(__file__).resolve().parent
+ASSETS = ("admin.css", "admin.js")
+TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+def page_headers(request: Request) -> dict[str, str]:
+    """No caching, no framing, no inline script, no third parties."""
+    host = request.headers.get("host", "")
+    connect = "'self'"
+    if host and all(c.isalnum() or c in ".-:[]" for c in host):
+        connect += f" ws://{host} wss://{host}"
+    csp = "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src {connect}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+def local_time(ms: int | None, tz: str = "UTC", fmt: str = "%d %b %H:%M") -> str:
+    if ms is None:
+        return ""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(tz))
+    return dt.strftime(fmt)
+
+
+def when(ms: int | None, tz: str = "UTC") -> str:
+    """HH:MM today in the feed's zone, else with the date."""
+    if ms is None:
+        return ""
+    zone = ZoneInfo(tz)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
+    today = datetime.now(tz=zone).date()
+    return dt.strftime("%H:%M" if dt.date() == today else "%d %b %H:%M")
+
+
+def input_time(ms: int | None, tz: str) -> str:
+    """A value for <input type=datetime-local> in the feed's time zone."""
+    return local_time(ms, tz, "%Y-%m-%dT%H:%M") if ms else ""
+
+
+def parse_input_time(text: str, tz: str) -> str:
+    """A datetime-local value in the feed's zone, as RFC 3339 UTC; ValueError if bad."""
+    dt = datetime.strptime(text.strip()[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=ZoneInfo(tz))
+    return to_rfc3339(int(dt.timestamp() * 1000))
+
+
+class Assets:
+    """admin.css and admin.js from web/static, served with a content hash."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str, str]] = {}
+        for name in ASSETS:
+            body = (WEB / "static" / name).read_bytes()
+            version = hashlib.blake2b(body, digest_size=8).hexdigest()
+            self.files[name] = (body, TYPES[Path(name).suffix], version)
+
+    def url(self, name: str) -> str:
+        return f"/admin/static/{name}?v={self.files[name][2]}"
+
+    async def endpoint(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in self.files:
+            return Response("not found", status_code=404, media_type="text/plain")
+        body, media_type, version = self.files[name]
+        immutable = request.query_params.get("v") == version
+        cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+        return Response(
+            body,
+            media_type=media_type,
+            headers={
+                "Cache-Control": cache,
+                "ETag": f'"{version}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+
+class UI:
+    """The Jinja environment and the page renderer, built once per app."""
+
+    def __init__(self) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(WEB / "templates")),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.assets = Assets()
+        self.env.globals["asset"] = self.assets.url
+        self.env.filters["local"] = local_time
+        self.env.filters["input_time"] = input_time
+        self.env.filters["when"] = when
+        self.env.filters["rfc3339"] = to_rfc3339
+
+    def render(self, template: str, **context: Any) -> str:
+        return self.env.get_template(f"admin/{template}").render(**context)
+
+    def page(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        context.setdefault("flash", _pop_flash(request))
+        context.setdefault("user", None)
+        context.setdefault("csrf", request.session.get("csrf", ""))
+        context.setdefault("feed", None)
+        context.setdefault("title", "")
+        html = self.render(template, request=request, **context)
+        return HTMLResponse(html, status_code=status, headers=page_headers(request))
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session["flash"] = [kind, message[:300]]
+
+
+def _pop_flash(request: Request) -> tuple[str, str] | None:
+    raw = request.session.pop("flash", None) if "flash" in request.session else None
+    if isinstance(raw, list) and len(raw) == 2:
+        return str(raw[0]), str(raw[1])
+    return None

@@ -1,0 +1,165 @@
+/* newsfeed admin page: one submit per form, Ctrl+Enter to post, the live list.
+   No build step, no dependencies. */
+(function () {
+  "use strict";
+
+  // -- one submit per form render (the server's idempotency key covers the rest)
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-once")) return;
+    if (form.dataset.sending === "1") { ev.preventDefault(); return; }
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { ev.preventDefault(); return; }
+    form.dataset.sending = "1";
+    window.setTimeout(function () {
+      form.querySelectorAll("button:not([type=button])").forEach(function (b) {
+        b.disabled = true;
+        b.classList.add("sending");
+      });
+    }, 0);
+  }, true);
+
+  // Coming back with the Back button shows a fresh, usable form.
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) return;
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      delete form.dataset.sending;
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = false; b.classList.remove("sending"); });
+    });
+  });
+
+  // -- Ctrl+Enter (Cmd+Enter) submits the form you are typing in
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Enter" || !(ev.ctrlKey || ev.metaKey)) return;
+    var form = ev.target && ev.target.closest ? ev.target.closest("form[data-ctrl-enter]") : null;
+    if (!form) return;
+    ev.preventDefault();
+    if (form.dataset.sending !== "1") form.requestSubmit();
+  });
+
+  // -- bold / italic / link buttons wrap the selection in the textarea
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("[data-wrap]") : null;
+    if (btn) {
+      var area = document.getElementById(btn.closest(".toolbar").dataset.for);
+      var tag = btn.dataset.wrap, start = area.selectionStart, end = area.selectionEnd;
+      var open = "<" + tag + ">", close = "</" + tag + ">";
+      if (tag === "a") {
+        var href = window.prompt("Link address", "https://");
+        if (!href) return;
+        open = '<a href="' + href.replace(/&/g, "&amp;").replace(/"/g, "&quot;") + '">';
+      }
+      area.setRangeText(open + area.value.slice(start, end) + close, start, end, "select");
+      area.focus();
+      return;
+    }
+    var copy = ev.target.closest ? ev.target.closest("[data-copy]") : null;
+    if (copy) {
+      var field = document.getElementById(copy.dataset.copy);
+      field.select();
+      var done = function () { copy.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+      else { document.execCommand("copy"); done(); }
+    }
+  });
+
+  // -- the compose form keeps an unsent draft in this browser, so an expired
+  //    session or a lost connection never loses what an editor typed
+  var draftForm = document.querySelector("form[data-draft]");
+  if (draftForm) {
+    var draftKey = "nf-draft:" + draftForm.getAttribute("action");
+    var fields = ["headline", "body", "url"];
+    var store = null;
+    try { store = window.localStorage; } catch (e) { store = null; }
+    if (store) {
+      if (new URLSearchParams(location.search).get("e")) store.removeItem(draftKey);
+      var empty = fields.every(function (n) { return !draftForm.elements[n].value; });
+      var saved = null;
+      try { saved = JSON.parse(store.getItem(draftKey) || "null"); } catch (e) { saved = null; }
+      if (empty && saved && (saved.headline || saved.body)) {
+        fields.forEach(function (n) { if (typeof saved[n] === "string") draftForm.elements[n].value = saved[n]; });
+        var note = document.getElementById("draft-note");
+        if (note) note.hidden = false;
+      }
+      draftForm.addEventListener("input", function () {
+        var d = {};
+        fields.forEach(function (n) { d[n] = draftForm.elements[n].value; });
+        if (d.headline || d.body || d.url) store.setItem(draftKey, JSON.stringify(d));
+        else store.removeItem(draftKey);
+      });
+    }
+  }
+
+  // -- the editor screen's list: live over the public WebSocket for published
+  //    changes, plus a periodic refresh of the editorial list (scheduled, other
+  //    editors' drafts) from the admin's own JSON endpoint.
+  var list = document.getElementById("entries");
+  if (!list) return;
+  var state = document.getElementById("live-state");
+  var POLL_MS = 5000;
+  var sig = list.dataset.sig || null, inflight = false, again = false, debounce = null;
+  var known = new Set();
+  list.querySelectorAll(".entry").forEach(function (li) { known.add(li.dataset.id + ":" + li.dataset.version); });
+  var highlight = new URLSearchParams(location.search).get("e");
+  if (highlight) {
+    var li = document.getElementById("e-" + highlight);
+    if (li) li.classList.add("fresh");
+  }
+
+  function setState(text, cls) {
+    if (!state) return;
+    state.textContent = text;
+    state.className = "live-state " + (cls || "");
+  }
+
+  function refresh() {
+    if (inflight) { again = true; return; }
+    inflight = true;
+    fetch(list.dataset.src, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (r.status === 401) { location.href = "/admin/login?next=" + encodeURIComponent(location.pathname); throw new Error("signed out"); }
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (data) {
+        if (data.sig === sig) return;
+        sig = data.sig;
+        if (list.querySelector("form[data-sending]")) return;
+        list.innerHTML = data.html;
+        list.querySelectorAll(".entry").forEach(function (li) {
+          var key = li.dataset.id + ":" + li.dataset.version;
+          if (!known.has(key)) { li.classList.add("fresh"); known.add(key); }
+        });
+      })
+      .catch(function () { setState("offline, retrying", "down"); })
+      .finally(function () {
+        inflight = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function soon() {
+    window.clearTimeout(debounce);
+    debounce = window.setTimeout(refresh, 100);
+  }
+
+  var backoff = 1000;
+  function connect() {
+    var ws;
+    try {
+      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + list.dataset.ws);
+    } catch (e) { retry(); return; }
+    ws.onopen = function () { backoff = 1000; setState("live", "up"); };
+    ws.onmessage = function () { soon(); };
+    ws.onclose = function () { setState("auto-refresh", ""); retry(); };
+  }
+  function retry() {
+    window.setTimeout(connect, backoff + Math.random() * backoff);
+    backoff = Math.min(backoff * 2, 30000);
+  }
+
+  setState("auto-refresh", "");
+  connect();
+  refresh();
+  window.setInterval(refresh, POLL_MS);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
+})();

@@ -1,0 +1,502 @@
+/* newsfeed live column. Dependency-free, no build step.
+ *
+ * Served as /static/live.js (the reader page and the iframe embed, whose
+ * column is rendered on the server) and as /embed.js (partner pages: every
+ * <div data-newsfeed="FEED"> gets the column inside a Shadow DOM).
+ *
+ * Live protocol: docs/PROTOCOL.md. The column subscribes with since=<cursor>
+ * read with its entries, applies publish/update/retract once per
+ * (id, version), and resumes from the last cursor after any disconnect.
+ * Everything editors wrote goes in as text, except an entry's body: HTML the
+ * server sanitised, re-checked here against the same allow-list.
+ */
+(function () {
+  "use strict";
+  var FLAG = "__newsfeedLive";
+  var script = document.currentScript ||
+    document.querySelector('script[src*="/embed.js"],script[src*="/static/live.js"]');
+  var ORIGIN = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  if (window[FLAG] && window[FLAG][ORIGIN]) return;
+  window[FLAG] = window[FLAG] || {};
+  window[FLAG][ORIGIN] = true;
+
+  var TAGS = { P: 1, BR: 1, B: 1, STRONG: 1, I: 1, EM: 1, U: 1, S: 1, A: 1, UL: 1, OL: 1,
+    LI: 1, BLOCKQUOTE: 1, Q: 1, CODE: 1, SUB: 1, SUP: 1 };
+  var DROP = { SCRIPT: 1, STYLE: 1, TEMPLATE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, SVG: 1,
+    MATH: 1, NOSCRIPT: 1, TEXTAREA: 1, TITLE: 1, XMP: 1 };
+  var MAX_DELAY = 15000;
+
+  // -- time in the feed's zone ------------------------------------------------
+  var formats = {};
+  function parts(ms, tz) {
+    var f = formats[tz];
+    if (!f) {
+      try {
+        f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit",
+          hour12: true, year: "numeric", month: "short", day: "numeric", timeZoneName: "short" });
+      } catch (e) {
+        return parts(ms, "UTC");
+      }
+      formats[tz] = f;
+    }
+    var out = {};
+    f.formatToParts(new Date(ms)).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+  function clock(p) { return p.hour + ":" + p.minute + " " + String(p.dayPeriod).toUpperCase(); }
+  function dayOf(p) { return p.month + " " + p.day; }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function webUrl(u) { return typeof u === "string" && /^https?:\/\/[^\s]/i.test(u); }
+  function pad13(n) { var s = String(n); while (s.length < 13) s = "0" + s; return s; }
+  function keyOf(e) {
+    return (e.pinned ? "1" : "0") + ":" + pad13(Date.parse(e.published_at)) + ":" + e.id;
+  }
+
+  // Defence in depth: the body is sanitised by the server (nh3); keep only
+  // the same allow-list before it touches a page, above all a partner's.
+  function cleanBody(html, embed) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = String(html || "");
+    (function walk(parent) {
+      Array.prototype.slice.call(parent.childNodes).forEach(function (node) {
+        if (node.nodeType === 8) { node.remove(); return; }
+        if (node.nodeType !== 1) return;
+        var tag = node.nodeName.toUpperCase();
+        if (DROP[tag]) { node.remove(); return; }
+        walk(node);
+        if (!TAGS[tag]) {
+          while (node.firstChild) parent.insertBefore(node.firstChild, node);
+          node.remove();
+          return;
+        }
+        Array.prototype.slice.call(node.attributes).forEach(function (a) {
+          var keep = tag === "A" && (a.name === "title" ||
+            (a.name === "href" && /^(https?:|mailto:)/i.test(a.value.trim())));
+          if (!keep) node.removeAttribute(a.name);
+        });
+        if (tag === "A") {
+          node.setAttribute("rel", "noopener noreferrer nofollow");
+          if (embed) node.setAttribute("target", "_blank");
+        }
+      });
+    })(tpl.content);
+    return tpl.content;
+  }
+
+  // -- one column ---------------------------------------------------------------
+  function Column(root, opts) {
+    this.root = root;
+    this.origin = opts.origin;
+    this.embed = !!opts.embed;
+    this.feed = root.getAttribute("data-nf-feed");
+    this.tz = root.getAttribute("data-nf-tz") || "UTC";
+    this.cursor = root.getAttribute("data-nf-cursor") || "";
+    this.limit = parseInt(root.getAttribute("data-nf-limit"), 10) || 20;
+    this.list = root.querySelector(".nf-list");
+    this.button = root.querySelector(".nf-new");
+    this.status = root.querySelector(".nf-status");
+    this.scroller = root.hasAttribute("data-nf-scroll") ? this.list : null;
+    this.pending = [];
+    this.versions = {};
+    this.attempts = 0;
+    this.ws = null;
+    this.timer = null;
+    var self = this;
+    this.items().forEach(function (a) {
+      self.versions[a.getAttribute("data-id")] = +a.getAttribute("data-version");
+    });
+    this.button.addEventListener("click", function () { self.reveal(true); });
+    var more = root.querySelector(".nf-more");
+    if (more) this.wireMore(more);
+    var onScroll = function () { if (self.pending.length && self.atTop()) self.reveal(false); };
+    (this.scroller || window).addEventListener("scroll", onScroll, { passive: true });
+    window.addEventListener("online", function () { self.retryNow(); });
+  }
+
+  Column.prototype.items = function () {
+    return Array.prototype.slice.call(this.list.querySelectorAll(":scope > .nf-item"));
+  };
+  Column.prototype.find = function (id) {
+    var items = this.items();
+    for (var i = 0; i < items.length; i++) if (items[i].getAttribute("data-id") === id) return items[i];
+    return null;
+  };
+
+  Column.prototype.render = function (e) {
+    var ms = Date.parse(e.published_at);
+    var p = parts(ms, this.tz), now = parts(Date.now(), this.tz);
+    var permalink = this.origin + "/feeds/" + encodeURIComponent(e.feed || this.feed) +
+      "/entries/" + encodeURIComponent(e.id);
+    var art = el("article", "nf-item" + (e.pinned ? " nf-pinned" : ""));
+    art.id = "e-" + e.id;
+    art.setAttribute("data-id", e.id);
+    art.setAttribute("data-version", String(e.version));
+    art.setAttribute("data-key", keyOf(e));
+    art.setAttribute("aria-labelledby", "h-" + e.id);
+    art.tabIndex = -1;
+    var meta = el("div", "nf-meta");
+    var time = el("time", "nf-time", clock(p));
+    time.setAttribute("datetime", e.published_at);
+    time.title = dayOf(p) + ", " + p.year + ", " + clock(p) + " " + p.timeZoneName;
+    if (p.timeZoneName !== now.timeZoneName) {
+      time.appendChild(document.createTextNode(" "));
+      time.appendChild(el("abbr", "nf-zone-abbr", p.timeZoneName));
+    }
+    meta.appendChild(time);
+    if (dayOf(p) + p.year !== dayOf(now) + now.year) meta.appendChild(el("span", "nf-date", dayOf(p)));
+    if (e.pinned) meta.appendChild(el("span", "nf-pin", "Pinned"));
+    var main = el("div", "nf-main");
+    var h = el("h3", "nf-headline");
+    h.id = "h-" + e.id;
+    var a = el("a", null, e.headline);
+    a.href = webUrl(e.url) ? e.url : permalink;
+    if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
+    h.appendChild(a);
+    main.appendChild(h);
+    if (e.updated_at) {
+      var up = el("p", "nf-updated", "(Updated: ");
+      var ut = el("time", null, clock(parts(Date.parse(e.updated_at), this.tz)));
+      ut.setAttribute("datetime", e.updated_at);
+      up.appendChild(ut);
+      up.appendChild(document.createTextNode(")"));
+      main.appendChild(up);
+    }
+    if (e.body) {
+      var body = el("div", "nf-body");
+      body.appendChild(cleanBody(e.body, this.embed));
+      main.appendChild(body);
+    }
+    art.appendChild(meta);
+    art.appendChild(main);
+    return art;
+  };
+
+  // Insert in timeline order (pinned first, newest first); false when the
+  // entry belongs below the loaded part of the timeline.
+  Column.prototype.place = function (node) {
+    var key = node.getAttribute("data-key"), items = this.items();
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].getAttribute("data-key") < key) { this.list.insertBefore(node, items[i]); return true; }
+    }
+    if (this.root.querySelector(".nf-more")) return false;
+    this.list.appendChild(node);
+    return true;
+  };
+
+  Column.prototype.atTop = function () {
+    if (this.scroller) return this.scroller.scrollTop < 40;
+    return this.list.getBoundingClientRect().top > -40;
+  };
+
+  Column.prototype.seen = function (e) {
+    var known = this.versions[e.id];
+    if (known !== undefined && known >= e.version) return true;
+    this.versions[e.id] = e.version;
+    return false;
+  };
+
+  Column.prototype.apply = function (type, e) {
+    if (!e || typeof e.id !== "string" || this.seen(e)) return;
+    this.pending = this.pending.filter(function (p) { return p.id !== e.id; });
+    var old = this.find(e.id);
+    if (type === "retract" || e.status === "retracted") {
+      if (old) old.remove();
+    } else if (old) {
+      var node = this.render(e);
+      if (node.getAttribute("data-key") === old.getAttribute("data-key")) {
+        this.list.replaceChild(node, old);
+      } else {
+        old.remove();
+        this.place(node);
+      }
+      node.classList.add("nf-flash");
+    } else if (!this.atTop()) {
+      this.pending.push(e);
+    } else {
+      var fresh = this.render(e);
+      if (this.place(fresh)) fresh.classList.add("nf-enter");
+    }
+    this.refresh();
+  };
+
+  Column.prototype.reveal = function (focus) {
+    var self = this, first = null;
+    this.pending.splice(0).forEach(function (e) {
+      var node = self.render(e);
+      if (self.place(node)) {
+        node.classList.add("nf-enter");
+        if (!first || node.getAttribute("data-key") > first.getAttribute("data-key")) first = node;
+      }
+    });
+    this.refresh();
+    if (focus) {
+      (this.scroller ? this.list : this.root).scrollIntoView({ block: "start" });
+      if (this.scroller) this.scroller.scrollTop = 0;
+      if (first) first.focus({ preventScroll: true });
+    }
+  };
+
+  Column.prototype.refresh = function () {
+    var n = this.pending.length;
+    this.button.hidden = n === 0;
+    this.button.textContent = n === 1 ? "1 new update" : n + " new updates";
+    var empty = this.root.querySelector(".nf-empty");
+    if (empty) empty.hidden = this.items().length > 0 || n > 0;
+  };
+
+  Column.prototype.replaceAll = function (entries) {
+    var self = this;
+    this.items().forEach(function (a) { a.remove(); });
+    this.pending = [];
+    this.versions = {};
+    entries.forEach(function (e) {
+      self.versions[e.id] = e.version;
+      self.list.appendChild(self.render(e));
+    });
+    this.refresh();
+  };
+
+  // -- "More news": older pages from the public JSON API ------------------------
+  Column.prototype.wireMore = function (more) {
+    var self = this;
+    more.addEventListener("click", function (ev) {
+      var next = more.getAttribute("data-next");
+      if (!next || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+      ev.preventDefault();
+      if (more.getAttribute("aria-busy") === "true") return;
+      more.setAttribute("aria-busy", "true");
+      var url = self.origin + "/api/v1/feeds/" + encodeURIComponent(self.feed) +
+        "/entries?limit=" + self.limit + "&before=" + encodeURIComponent(next);
+      fetch(url, { credentials: "omit" }).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      }).then(function (page) {
+        page.entries.forEach(function (e) {
+          if (self.find(e.id) || self.versions[e.id] > e.version) return;
+          self.versions[e.id] = e.version;
+          self.list.appendChild(self.render(e));
+        });
+        self.setNext(page.next);
+        more.removeAttribute("aria-busy");
+      }).catch(function () {
+        more.removeAttribute("aria-busy");
+        location.assign(more.href);
+      });
+    });
+  };
+
+  Column.prototype.setNext = function (next) {
+    var more = this.root.querySelector(".nf-more");
+    if (!next) { if (more) more.remove(); return; }
+    if (!more) {
+      more = el("a", "nf-more", "More news");
+      this.root.appendChild(more);
+      this.wireMore(more);
+    }
+    more.setAttribute("data-next", next);
+    more.href = this.origin + "/feeds/" + encodeURIComponent(this.feed) + "?before=" +
+      encodeURIComponent(next);
+  };
+
+  // -- the live connection ----------------------------------------------------
+  Column.prototype.setState = function (state) {
+    this.root.setAttribute("data-nf-state", state);
+    this.status.hidden = false;
+    this.status.textContent = state === "live" ? "Live" :
+      state === "connecting" ? "Connecting…" : "Reconnecting…";
+  };
+
+  Column.prototype.start = function () {
+    this.setState("connecting");
+    this.connect();
+  };
+
+  Column.prototype.connect = function () {
+    var self = this;
+    this.timer = null;
+    var url = this.origin.replace(/^http/, "ws") + "/api/v1/feeds/" +
+      encodeURIComponent(this.feed) + "/ws?limit=" + this.limit +
+      (this.cursor ? "&since=" + encodeURIComponent(this.cursor) : "");
+    var ws;
+    try { ws = new WebSocket(url); } catch (e) { this.retry(); return; }
+    this.ws = ws;
+    ws.onopen = function () { self.setState("live"); };
+    ws.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      self.attempts = 0;
+      self.handle(msg);
+    };
+    ws.onclose = function () {
+      if (self.ws !== ws) return;
+      self.ws = null;
+      self.setState("reconnecting");
+      self.retry();
+    };
+  };
+
+  Column.prototype.handle = function (msg) {
+    if (!msg || typeof msg.type !== "string") return;
+    if (msg.type === "snapshot") {
+      this.replaceAll(msg.entries || []);
+      var list = msg.entries || [];
+      this.setNext(list.length >= this.limit ? keyOf(list[list.length - 1]) : null);
+    } else if (msg.type === "publish" || msg.type === "update" || msg.type === "retract") {
+      this.apply(msg.type, msg.entry);
+    } else {
+      return; // "reset" (a snapshot follows) and anything newer
+    }
+    if (typeof msg.cursor === "string") {
+      this.cursor = msg.cursor;
+      this.root.setAttribute("data-nf-cursor", msg.cursor);
+    }
+  };
+
+  // Jittered exponential backoff: 0.5 s, 1 s, 2 s ... up to 15 s, each drawn
+  // from [d/2, d] so a restarted server is not hit by every reader at once.
+  Column.prototype.retry = function () {
+    var self = this;
+    var d = Math.min(MAX_DELAY, 500 * Math.pow(2, this.attempts));
+    this.attempts += 1;
+    this.timer = setTimeout(function () { self.connect(); }, d / 2 + Math.random() * d / 2);
+  };
+
+  Column.prototype.retryNow = function () {
+    if (this.timer === null) return;
+    clearTimeout(this.timer);
+    this.attempts = 0;
+    this.connect();
+  };
+
+  // -- partner pages: <div data-newsfeed="FEED"> in a Shadow DOM --------------------
+  function build(tag, cls, attrs) {
+    var node = el(tag, cls);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    return node;
+  }
+
+  function mount(host) {
+    host.setAttribute("data-nf-mounted", "1");
+    var feed = host.getAttribute("data-newsfeed") || "";
+    var limit = Math.max(1, Math.min(100, parseInt(host.getAttribute("data-limit"), 10) || 20));
+    var height = parseInt(host.getAttribute("data-height"), 10);
+    var theme = host.getAttribute("data-theme");
+    var shadow = host.shadowRoot || host.attachShadow({ mode: "open" });
+    var css = build("link", null, { rel: "stylesheet", href: ORIGIN + "/static/column.css" });
+    var root = build("section", "nf-column", { "data-nf-feed": feed, "data-nf-limit": String(limit),
+      "data-nf-embed": "1", "aria-label": "News Feed" });
+    if (theme === "light" || theme === "dark") root.setAttribute("data-theme", theme);
+    root.style.visibility = "hidden";
+    css.onload = css.onerror = function () { root.style.visibility = ""; };
+    var head = el("header", "nf-head");
+    var title = el("h2", "nf-title");
+    title.appendChild(build("span", "nf-dot", { "aria-hidden": "true" }));
+    title.appendChild(document.createTextNode("News Feed"));
+    head.appendChild(title);
+    head.appendChild(build("span", "nf-status", { role: "status" }));
+    var zone = el("p", "nf-zone");
+    var wrap = el("div", "nf-new-wrap");
+    var button = build("button", "nf-new", { type: "button" });
+    button.hidden = true;
+    wrap.appendChild(button);
+    var list = build("div", "nf-list", { role: "log", "aria-live": "polite",
+      "aria-relevant": "additions text", "aria-label": "News Feed" });
+    if (height > 0) {
+      root.setAttribute("data-nf-scroll", "1");
+      list.style.maxHeight = Math.max(120, height) + "px";
+    }
+    var source = build("a", "nf-source", { href: ORIGIN + "/feeds/" + encodeURIComponent(feed),
+      target: "_blank", rel: "noopener" });
+    source.textContent = "Open the full feed";
+    [head, zone, wrap, list, source].forEach(function (n) { root.appendChild(n); });
+    shadow.appendChild(css);
+    shadow.appendChild(root);
+
+    var api = ORIGIN + "/api/v1/feeds/" + encodeURIComponent(feed);
+    var attempt = 0;
+    function load() {
+      Promise.all([
+        fetch(api, { credentials: "omit" }),
+        fetch(api + "/entries?limit=" + limit, { credentials: "omit" }),
+      ]).then(function (rs) {
+        if (rs[0].status === 404) throw { fatal: true };
+        if (!rs[0].ok || !rs[1].ok) throw new Error("HTTP");
+        return Promise.all([rs[0].json(), rs[1].json()]);
+      }).then(function (got) {
+        var meta = got[0], page = got[1];
+        root.setAttribute("data-nf-tz", meta.timezone || "UTC");
+        root.setAttribute("data-nf-cursor", page.cursor || "");
+        zone.textContent = "Times in " + parts(Date.now(), meta.timezone || "UTC").timeZoneName;
+        source.textContent = meta.title ? "Open " + meta.title : "Open the full feed";
+        var col = new Column(root, { origin: ORIGIN, embed: true });
+        col.replaceAll(page.entries || []);
+        col.setNext(page.next);
+        col.start();
+      }).catch(function (err) {
+        if (err && err.fatal) { zone.textContent = "This feed does not exist."; return; }
+        zone.textContent = "Loading…";
+        attempt += 1;
+        setTimeout(load, Math.min(MAX_DELAY, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2));
+      });
+    }
+    load();
+  }
+
+  function mountAll() {
+    var hosts = document.querySelectorAll("[data-newsfeed]:not([data-nf-mounted])");
+    Array.prototype.forEach.call(hosts, mount);
+  }
+
+  // -- iframes: /embed/FEED tells its parent how tall it is ------------------------
+  function reportHeight() {
+    var root = document.querySelector(".nf-column");
+    var last = 0;
+    var send = function () {
+      var h = Math.ceil(document.documentElement.getBoundingClientRect().height);
+      if (h === last) return;
+      last = h;
+      window.parent.postMessage({ type: "newsfeed:height", feed: root && root.getAttribute("data-nf-feed"),
+        height: h }, "*");
+    };
+    new ResizeObserver(send).observe(document.documentElement);
+    send();
+  }
+
+  function sizeFrames(ev) {
+    if (ev.origin !== ORIGIN || !ev.data || ev.data.type !== "newsfeed:height") return;
+    var h = parseInt(ev.data.height, 10);
+    if (!(h > 0)) return;
+    Array.prototype.forEach.call(document.querySelectorAll("iframe"), function (f) {
+      if (f.contentWindow === ev.source) f.style.height = Math.min(h, 20000) + "px";
+    });
+  }
+
+  function boot() {
+    Array.prototype.forEach.call(document.querySelectorAll(".nf-column[data-nf-feed]"), function (root) {
+      if (root.getAttribute("data-nf-live") !== "1" || root.getAttribute("data-nf-started")) return;
+      root.setAttribute("data-nf-started", "1");
+      var embed = root.hasAttribute("data-nf-embed");
+      if (embed) {
+        Array.prototype.forEach.call(root.querySelectorAll(".nf-body a"), function (a) {
+          a.setAttribute("target", "_blank");
+        });
+      }
+      new Column(root, { origin: location.origin, embed: embed }).start();
+    });
+    if (document.body && document.body.classList.contains("nf-frame") && window.parent !== window) {
+      reportHeight();
+    }
+    mountAll();
+  }
+
+  window.addEventListener("message", sizeFrames);
+  window.NewsFeedEmbed = window.NewsFeedEmbed || { mount: mountAll };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
+})();
