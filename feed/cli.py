@@ -274,27 +274,12 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- services -------------------------------------------------------------------
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from web.app import create_app
+    from web.serve import serve
 
     if settings.redis_url is None:
         raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
     _check_redis(settings.redis_url)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-        ws_max_size=4096,
-    )
+    serve(settings)
     return 0
 
 

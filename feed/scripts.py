@@ -109,16 +109,46 @@ end
 return 1
 """
 
-# The live stream's bounds: epoch, last generated id, max deleted id.
+# The live stream's bounds: epoch, last generated id, and the newest id that
+# may have been removed. XDEL records that in max-deleted-entry-id, but MAXLEN
+# trimming does not (Redis and valkey only move recorded-first-entry-id), so
+# once anything was removed (entries-added > length) every id before the
+# first remaining entry counts as removed: its predecessor is the bound. A
+# reader exactly at that predecessor resumes; any older one is reset, which
+# may reset a reader that lost nothing but never lets one skip a message.
 _BOUNDS = """
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function id_less(a, b)
+  local ams, aseq = id_parts(a)
+  local bms, bseq = id_parts(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local function id_before(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  if seq ~= '0' then return ms .. '-' .. string.format('%.0f', tonumber(seq) - 1) end
+  if ms == '0' then return '0-0' end
+  return string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+end
 local function bounds(live, epoch)
   local ep = redis.call('GET', epoch) or ''
   if redis.call('EXISTS', live) == 0 then return {ep, '0-0', '0-0'} end
   local info = redis.call('XINFO', 'STREAM', live)
-  local last, deleted = '0-0', '0-0'
+  local last, deleted, first, added, length = '0-0', '0-0', nil, nil, 0
   for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then last = info[i+1] end
-    if info[i] == 'max-deleted-entry-id' then deleted = info[i+1] end
+    local k = info[i]
+    if k == 'last-generated-id' then last = info[i+1] end
+    if k == 'max-deleted-entry-id' then deleted = info[i+1] end
+    if k == 'recorded-first-entry-id' then first = info[i+1] end
+    if k == 'entries-added' then added = info[i+1] end
+    if k == 'length' then length = info[i+1] end
+  end
+  if added and added > length then
+    local trimmed = last
+    if length > 0 and first then trimmed = id_before(first) end
+    if id_less(deleted, trimmed) then deleted = trimmed end
   end
   return {ep, last, deleted}
 end

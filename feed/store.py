@@ -435,6 +435,27 @@ class FeedStore:
                 rows = res[0][1] if res else []
         return [_live_message(sid, fields) for sid, fields in rows]
 
+    async def tail_live(
+        self, feed: str, after: StreamId, *, count: int = 500, block_ms: int = 5000
+    ) -> tuple[list[LiveMessage], StreamBounds]:
+        """A blocking read of the live stream, and its bounds just after it.
+
+        One round trip: Redis runs a client's pipelined commands in order,
+        so the bounds are read after the XREAD returned. A ``max_deleted``
+        beyond ``after`` then means a trim removed messages this read
+        should have returned (a gap), and another epoch means another
+        stream; the caller must not deliver across either.
+        """
+        async with translated(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.xread({keys.live(feed): format_stream_id(after)}, count=count, block=block_ms)
+            # EVAL, not a registered script: a pipeline would check SCRIPT
+            # EXISTS on every execute, a second round trip.
+            pipe.eval(scripts.BOUNDS, 2, keys.live(feed), keys.epoch(feed))
+            res, (ep, last, deleted) = await pipe.execute()
+        rows = res[0][1] if res else []
+        bounds = StreamBounds(_s(ep), parse_stream_id(_s(last)), parse_stream_id(_s(deleted)))
+        return [_live_message(sid, fields) for sid, fields in rows], bounds
+
     # -- retention and rebuild ------------------------------------------------
     async def trim(self, feed: str, now: int | None = None) -> int:
         """Trim the editorial log, folding what goes into the checkpoint.

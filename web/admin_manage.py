@@ -213,6 +213,19 @@ async def update_user(request: Request, ctx: Ctx) -> Response:
     return RedirectResponse("/admin/users", 303)
 
 
+async def reset_password(request: Request, ctx: Ctx) -> Response:
+    """A new generated password for a user, shown once (for a forgotten one)."""
+    name = request.path_params["name"]
+    password = secrets.token_urlsafe(12)
+    try:
+        await ctx.nf.accounts.set_password(name, password)
+    except NotFound as exc:
+        flash(request, exc.detail, "warn")
+        return RedirectResponse("/admin/users", 303)
+    await ctx.admin.record(ctx.user.actor, "user.password", target=name)
+    return await users_page(request, ctx, created=(name, password))
+
+
 async def feed_audit(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
     records = await ctx.admin.feed_audit(ctx.feed.slug)
@@ -237,5 +250,6 @@ def routes(g: Callable[..., Any]) -> list[BaseRoute]:
         Route("/users", g(show_users, True), methods=["GET"]),
         Route("/users", g(create_user, True), methods=["POST"]),
         Route("/users/{name}", g(update_user, True), methods=["POST"]),
+        Route("/users/{name}/password", g(reset_password, True), methods=["POST"]),
         Route("/audit", g(global_audit, True), methods=["GET"]),
     ]

@@ -23,7 +23,8 @@ from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
 from feed.webhooks import WebhookStore
-from web import admin, api, documents, embed, metrics, pages, webhooks
+from web import admin, api, documents, embed, live, metrics, pages, webhooks
+from web.hub import Hub
 from web.problems import feed_error, http_error
 
 log = logging.getLogger("newsfeed.web")
@@ -36,6 +37,7 @@ class AppState:
     accounts: Accounts
     webhooks: WebhookStore
     documents: DocumentCache
+    hub: Hub
 
 
 def state(request: Request) -> AppState:
@@ -72,6 +74,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *live.routes(),
         *webhooks.routes(),
         # Feed documents before any "/feeds/{feed}" page route: {feed} would
         # also match "news.atom".
@@ -96,11 +99,23 @@ def create_app(settings: Settings) -> Starlette:
             retention_events=settings.retention_events,
             live_retention_events=settings.live_retention_events,
         )
-        app.state.nf = AppState(
-            settings, store, Accounts(redis), WebhookStore(redis), DocumentCache(redis)
+        hub = Hub(
+            store,
+            max_connections=settings.max_connections,
+            client_buffer_bytes=settings.client_buffer_bytes,
+            heartbeat_seconds=settings.heartbeat_seconds,
         )
         try:
-            yield
+            async with hub.running():
+                app.state.nf = AppState(
+                    settings,
+                    store,
+                    Accounts(redis),
+                    WebhookStore(redis),
+                    DocumentCache(redis),
+                    hub,
+                )
+                yield
         finally:
             await redis.aclose()
 

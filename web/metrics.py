@@ -13,6 +13,20 @@ LIVE_CONNECTIONS = Gauge(
     "newsfeed_live_connections", "Open live connections (WebSocket and SSE)", ["transport"]
 )
 
+LIVE_DELIVERIES = Counter(
+    "newsfeed_live_deliveries_total",
+    "Live messages written to connections (messages x subscribers)",
+    ["transport"],
+)
+LIVE_SLOW_CONSUMERS = Counter(
+    "newsfeed_live_slow_consumer_drops_total",
+    "Live connections closed because their buffer overflowed",
+    ["transport"],
+)
+LIVE_RESETS = Counter(
+    "newsfeed_live_resets_total", "Resumes answered with a reset and a snapshot", ["reason"]
+)
+
 
 async def endpoint(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from feed.accounts import Accounts
 from feed.store import FeedStore
 from tests.conftest import Services
-from tests.web.admin_util import add_user, sign_in, signed_in
+from tests.web.admin_util import NONCE_RE, PASSWORD, add_user, sign_in, signed_in
 
 SNIPPET = re.compile(r'<textarea readonly id="(snippet-[a-z]+)"[^>]*>([^<]*)</textarea>')
 SECRET_INPUT = re.compile(r'id="(new-[a-z-]+)" value="([^"]+)"')
@@ -151,3 +153,57 @@ async def services_hooks(store: FeedStore, feed: str) -> list:  # type: ignore[t
     from feed.webhooks import WebhookStore
 
     return await WebhookStore(store.redis).all(feed)
+
+
+async def test_a_forgotten_password_is_replaced_and_shown_once(
+    services: Services, accounts: Accounts
+) -> None:
+    await add_user(accounts, "chief", "admin")
+    await add_user(accounts, "olena", "editor")
+    async with signed_in(services.base_url, "chief") as (admin, csrf):
+        r = await admin.post("/admin/users/olena/password", data={"csrf_token": csrf})
+        assert r.status_code == 200
+        password = shown_secret(r.text, "new-password")
+        assert password not in (await admin.get("/admin/users")).text
+    async with httpx.AsyncClient(base_url=services.base_url) as client:
+        assert (await sign_in(client, "olena", PASSWORD)).status_code == 401
+        assert (await sign_in(client, "olena", password)).status_code == 303
+
+
+async def test_scheduling_from_the_compose_form_uses_the_feed_time_zone(
+    services: Services, store: FeedStore, accounts: Accounts
+) -> None:
+    await store.create_feed("kyiv", "Kyiv", "Europe/Kyiv")
+    await add_user(accounts, "ed", "editor", ("kyiv",))
+    at = datetime.now(ZoneInfo("Europe/Kyiv")).replace(second=0, microsecond=0) + timedelta(hours=2)
+    async with signed_in(services.base_url, "ed") as (client, csrf):
+        page = (await client.get("/admin/feeds/kyiv")).text
+        r = await client.post(
+            "/admin/feeds/kyiv/entries",
+            data={
+                "csrf_token": csrf,
+                "nonce": NONCE_RE.search(page).group(1),  # type: ignore[union-attr]
+                "headline": "Briefing",
+                "publish_at": at.strftime("%Y-%m-%dT%H:%M"),
+            },
+        )
+        assert r.status_code == 303
+        (entry,) = await store.editorial_entries("kyiv")
+        assert entry.status == "scheduled"
+        assert entry.published_at == int(at.timestamp() * 1000)
+        listing = (await client.get("/admin/feeds/kyiv/entries.json")).json()
+        assert listing["entries"][0]["status"] == "scheduled"
+        assert 'class="badge scheduled"' in listing["html"]
+        # bad input: a clear message, the text kept, nothing created
+        r = await client.post(
+            "/admin/feeds/kyiv/entries",
+            data={
+                "csrf_token": csrf,
+                "nonce": "n" * 24,
+                "headline": "Keep me",
+                "publish_at": "tomorrow",
+            },
+        )
+        assert r.status_code == 422
+        assert "not a valid date and time" in r.text and 'value="Keep me"' in r.text
+        assert len(await store.editorial_entries("kyiv")) == 1

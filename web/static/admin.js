@@ -8,7 +8,8 @@
     var form = ev.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-once")) return;
     if (form.dataset.sending === "1") { ev.preventDefault(); return; }
-    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { ev.preventDefault(); return; }
+    var ask = (ev.submitter && ev.submitter.dataset.confirm) || form.dataset.confirm;
+    if (ask && !window.confirm(ask)) { ev.preventDefault(); return; }
     form.dataset.sending = "1";
     window.setTimeout(function () {
       form.querySelectorAll("button:not([type=button])").forEach(function (b) {

@@ -1,0 +1,281 @@
+"""The live hub: one Redis reader per feed, fanned out to local connections.
+
+Design (why it is fast, and why it never loses or repeats a message):
+
+- **One reader per feed per process.** A ``Channel`` tails ``nf:{F}:live``
+  with a blocking XREAD (up to ``BATCH`` messages) pipelined with a read of
+  the stream's bounds. Redis load is one blocked connection per feed with
+  subscribers, whatever the number of readers.
+- **Encode once, write the same bytes everywhere.** Each message is turned
+  once into its JSON, its WebSocket text frame (servers never mask, so one
+  frame fits every socket) and its SSE record (``feed.wire``). A batch is
+  joined into one blob per transport kind (WebSocket frames; SSE records in
+  one HTTP chunk) and the *same* ``bytes`` object is handed to every
+  subscriber's ``transport.write()``: no per-connection encoding, no
+  per-connection task, no ``await`` per message. Under a burst, one write
+  carries many messages. This is what Starlette's ``await send_text`` per
+  connection and per message cannot do (it re-frames and awaits each).
+- **Bounded buffers, drop the client not the message.** Before each write
+  the hub asks the transport how many bytes it still holds
+  (``get_write_buffer_size``); past ``client_buffer_bytes`` the connection
+  is closed with 4000 (SSE: aborted) and the client resumes from the last
+  cursor it got. A stalled client costs at most its limit plus one batch,
+  and never delays anyone: writes never block.
+- **Exactly once, in order.** The channel remembers its position ``pos``
+  and a ring of the last ``RING`` prepared messages, contiguous after
+  ``ring_base``. A subscriber joins at a position P (its snapshot's cursor
+  or its ``since``): P in the ring -> it is sent the ring's suffix after P
+  and joins the fan-out set in the same synchronous step (nothing can slip
+  between); P ahead of the reader -> it waits until the reader passes P and
+  then gets the suffix; P older than the ring -> it catches up from Redis
+  (XRANGE) in batches, re-reading the bounds after each read so a trim that
+  raced the read becomes a ``reset``, never a silent gap. The reader
+  itself checks every batch the same way (a gap, another epoch, or a stream
+  behind it close its subscribers with 1012; they resume and are reset).
+  A reconnect storm is served from the ring, without Redis.
+- **Snapshots** are read atomically with their cursor (``read_timeline``),
+  encoded once and shared for ``SNAPSHOT_TTL`` by concurrent connections
+  (single flight); a subscriber then catches up from the snapshot's cursor.
+- **Structured concurrency.** The hub runs in the app's lifespan: its task
+  group owns the channel readers and the SSE heartbeat. A connection's
+  endpoint task owns the connection. ``drain()`` closes every connection
+  (1012 / a final SSE ``reconnect`` event) before the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from feed.cursor import Cursor, StreamId, resume_decision
+from feed.errors import FeedError, StoreUnavailable
+from feed.store import FeedStore
+from feed.wire import (
+    CLOSE_RESTART,
+    ResetReason,
+    http_chunk,
+    reset_json,
+    reset_reason,
+    sse_comment,
+    sse_event,
+    ws_frame,
+)
+from web import metrics
+from web.channel import (
+    BATCH,
+    Channel,
+    Kind,
+    RawConnection,
+    Subscriber,
+    chunks,
+    encode,
+)
+
+LINGER = 30.0
+"""Seconds a channel with no subscriber keeps reading (its ring stays warm)."""
+READY_TIMEOUT = 5.0
+DRAIN_WAIT = 2.0
+
+
+class Overloaded(FeedError):
+    status = 503
+    title = "Service unavailable"
+
+
+class Hub:
+    """Every live connection of this process, and one channel per feed."""
+
+    def __init__(
+        self,
+        store: FeedStore,
+        *,
+        max_connections: int,
+        client_buffer_bytes: int,
+        heartbeat_seconds: float,
+        linger: float = LINGER,
+    ) -> None:
+        self.store = store
+        self.max_connections = max_connections
+        self.client_buffer_bytes = client_buffer_bytes
+        self.chunk_bytes = max(4096, min(256 * 1024, client_buffer_bytes // 4))
+        """Deliveries are cut into writes of at most this many bytes."""
+        self.heartbeat_seconds = heartbeat_seconds
+        self.linger = linger
+        self.channels: dict[str, Channel] = {}
+        self.connections: set[Subscriber] = set()
+        self._admitted = 0
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """Own the channel readers and the heartbeat for the app's lifetime."""
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            self._spawn(self._heartbeat())
+            try:
+                yield self
+            finally:
+                self.draining = True
+                self._tg = None
+                for task in list(self._tasks):
+                    task.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._tg is None:
+            coro.close()
+            raise Overloaded("the server is shutting down")
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- admission ------------------------------------------------------------------
+    def admit(self) -> None:
+        """Reserve a connection slot or raise Overloaded (HTTP 503)."""
+        if self.draining or self._tg is None:
+            raise Overloaded("the server is restarting; reconnect shortly")
+        if self._admitted >= self.max_connections:
+            raise Overloaded(
+                f"this server holds its maximum of {self.max_connections} live connections"
+            )
+        self._admitted += 1
+
+    def unadmit(self) -> None:
+        self._admitted -= 1
+
+    def open(self, kind: Kind, conn: RawConnection) -> Subscriber:
+        """A subscriber for an admitted connection (released on close or loss)."""
+        sub = Subscriber(kind, conn, self.client_buffer_bytes, self._release)
+        self.connections.add(sub)
+        metrics.LIVE_CONNECTIONS.labels(kind).inc()
+        return sub
+
+    def _release(self, sub: Subscriber) -> None:
+        if sub in self.connections:
+            self.connections.discard(sub)
+            self._admitted -= 1
+            metrics.LIVE_CONNECTIONS.labels(sub.kind).dec()
+
+    # -- channels -----------------------------------------------------------------------
+    async def channel(self, feed: str) -> Channel:
+        """The running channel of ``feed`` (NotFound if there is no such feed)."""
+        while True:
+            chan = self.channels.get(feed)
+            if chan is None:
+                await self.store.get_feed(feed)
+                chan = self.channels.get(feed)
+                if chan is None:
+                    chan = Channel(
+                        self.store, feed, chunk_bytes=self.chunk_bytes, linger=self.linger
+                    )
+                    self.channels[feed] = chan
+                    try:
+                        self._spawn(chan.run(self._forget))
+                    except Overloaded:
+                        del self.channels[feed]
+                        raise
+            try:
+                await asyncio.wait_for(chan.ready.wait(), READY_TIMEOUT)
+            except TimeoutError:
+                raise StoreUnavailable("the live stream cannot be read now") from None
+            if not chan.closing:
+                return chan
+
+    def _forget(self, chan: Channel) -> None:
+        if self.channels.get(chan.feed) is chan:
+            del self.channels[chan.feed]
+
+    # -- serving a connection -------------------------------------------------------------
+    async def serve(self, sub: Subscriber, chan: Channel, since: Cursor | None, limit: int) -> None:
+        """Send a new connection what it missed (or a reset and a snapshot), then join."""
+        if since is not None:
+            reason = await self._resume(sub, chan, since)
+            if reason is None:
+                return
+            metrics.LIVE_RESETS.labels(reason).inc()
+            sub.write(self._reset_bytes(sub.kind, reason))
+        if sub.closed:
+            return
+        snap = await chan.snapshot(limit)
+        if sub.closed:
+            return
+        if snap.cursor.epoch != chan.epoch:
+            sub.close(CLOSE_RESTART, "stream reset: reconnect")
+            return
+        sub.write(snap.ws if sub.kind == "ws" else snap.sse)
+        if not await self._catch_up(sub, chan, snap.cursor.position):
+            sub.close(CLOSE_RESTART, "stream trimmed: reconnect with since")
+
+    def _reset_bytes(self, kind: Kind, reason: ResetReason) -> bytes:
+        body = reset_json(reason)
+        return ws_frame(body) if kind == "ws" else http_chunk(sse_event("reset", None, body))
+
+    async def _resume(self, sub: Subscriber, chan: Channel, since: Cursor) -> ResetReason | None:
+        if since.epoch != chan.epoch:
+            return "epoch"
+        if not chan.in_ring(since.position):
+            bounds = await self.store.bounds(chan.feed)
+            if resume_decision(since, bounds) == "reset":
+                return reset_reason(since, bounds)
+        if await self._catch_up(sub, chan, since.position):
+            return None
+        return "stale"
+
+    async def _catch_up(self, sub: Subscriber, chan: Channel, position: StreamId) -> bool:
+        """Send what follows ``position`` (ring, else Redis), paced, then join.
+
+        Each step waits for the client to drain what it was sent before, so
+        a long catch-up is not mistaken for a slow consumer. False when the
+        history after ``position`` is gone (the caller resets).
+        """
+        while (todo := chan.try_join(sub, position)) is not None:
+            if not todo:
+                rows = await self.store.read_live(chan.feed, position, count=BATCH)
+                bounds = await self.store.bounds(chan.feed)
+                if bounds.epoch != chan.epoch or bounds.max_deleted > position or not rows:
+                    return False
+                todo = chan.prepare(rows)
+            for part in chunks(todo, self.chunk_bytes):
+                await sub.drained(self.chunk_bytes)
+                if sub.closed or not sub.push(encode(sub.kind, part)):
+                    return True
+            position = todo[-1].position
+        return True
+
+    # -- heartbeats and drain ---------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        """One timer for every SSE connection (WebSocket pings are per socket)."""
+        beat = http_chunk(sse_comment("heartbeat"))
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            for sub in tuple(self.connections):
+                if sub.kind == "sse":
+                    sub.push(beat)
+
+    async def drain(self) -> None:
+        """Close every live connection with 1012 (SSE: a last reconnect event).
+
+        Waits up to ``DRAIN_WAIT`` for the WebSocket peers to answer the
+        close frame, so uvicorn's shutdown finds the sockets already closed.
+        """
+        self.draining = True
+        pending: set[RawConnection] = set()
+        gone = asyncio.Event()
+
+        def on_gone(conn: RawConnection) -> None:
+            pending.discard(conn)
+            if not pending:
+                gone.set()
+
+        for sub in tuple(self.connections):
+            sub.close(CLOSE_RESTART, "server restart: reconnect with since")
+            if sub.kind == "ws" and not sub.transport.is_closing():
+                conn = sub.conn
+                pending.add(conn)
+                conn.on_lost = lambda conn=conn: on_gone(conn)
+        if pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), DRAIN_WAIT)
