@@ -191,7 +191,11 @@ async def main() -> None:
                 stop(worker)
         finally:
             await redis.aclose()
-    print(f"machine     {os.cpu_count()} cores; web, worker, valkey and this client share them")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"machine     {os.cpu_count()} cores, load average {load}; "
+        "web, worker, valkey and this client share them"
+    )
 
 
 if __name__ == "__main__":

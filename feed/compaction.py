@@ -112,7 +112,6 @@ class _Fold:
             raws = await store.redis.hgetall(keys.checkpoint(feed))
             state = {_s(k): Entry.loads(v) for k, v in raws.items()}
             start = f"({self.checkpoint_pos}" if self.checkpoint_pos else "-"
-            self.last = self.checkpoint_pos
             while True:
                 rows = await store.redis.xrange(keys.log(feed), start, "+", count=1000)
                 if not rows:

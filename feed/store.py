@@ -191,16 +191,22 @@ class FeedStore:
                     field="Idempotency-Key",
                 )
             fingerprint = request_fingerprint(data)
-            # A retry is answered before validation: the first request was
-            # valid, and the clock may have moved past a limit since.
+        now = now_ms()
+        try:
+            event = validate.new_entry(
+                data, feed=feed, entry_id=new_entry_id(now), actor=actor, now=now
+            )
+        except InvalidInput:
+            # A retry of a request that was accepted is answered even if it
+            # would not validate any more (a backdated time past the limit
+            # by now): the first request's outcome stands.
+            if idempotency_key is None:
+                raise
             async with translated():
                 prior = await self.redis.get(keys.idempotency(feed, idempotency_key))
-            if prior is not None:
-                return await self._idempotent_replay(feed, _s(prior), fingerprint), False
-        now = now_ms()
-        event = validate.new_entry(
-            data, feed=feed, entry_id=new_entry_id(now), actor=actor, now=now
-        )
+            if prior is None:
+                raise
+            return await self._idempotent_replay(feed, _s(prior), fingerprint), False
         result = await self._run_append(
             "create", event, expected=0, idempotency_key=idempotency_key, fingerprint=fingerprint
         )

@@ -14,13 +14,16 @@ import html
 import re
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from feed.errors import FeedError, InvalidInput, NotFound
+from feed.model import now_ms
 from feed.store import FeedStore, check_slug
+from web import render
 from web.api import public_response
 from web.pages import Pages, site_base
 from web.static_files import SHORT
@@ -126,6 +129,7 @@ class Embed:
         base = site_base(request)
         data = meta.to_json()
         data["url"] = f"{base}/feeds/{quote(meta.slug, safe='')}"
+        data["zone"] = render.zone_label(ZoneInfo(meta.timezone), now_ms())
         return public_response(request, data)
 
 

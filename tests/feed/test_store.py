@@ -12,6 +12,8 @@ from feed import keys
 from feed.errors import IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, now_ms, to_rfc3339
 from feed.store import FeedStore
+from feed.validate import BACKDATE_LIMIT_MS
+from tests.conftest import seconds
 
 FEED = "news"
 MIN = 60_000
@@ -154,6 +156,23 @@ async def test_an_idempotent_retry_returns_the_same_entry_and_appends_nothing(
     _, created_other = await store.create_entry(feed, data, actor="a", idempotency_key="k-2")
     assert created_other
     assert await log_len(store) == 2
+
+
+async def test_a_retry_is_answered_even_if_it_would_no_longer_validate(
+    store: FeedStore, feed: str
+) -> None:
+    margin = int(seconds(1.5) * 1000)
+    edge = to_rfc3339(now_ms() - BACKDATE_LIMIT_MS + margin)
+    data = {"headline": "backdated to the limit", "published_at": edge}
+    first, _ = await store.create_entry(feed, data, actor="a", idempotency_key="edge")
+    await asyncio.sleep(margin / 1000 + 0.2)
+    with pytest.raises(InvalidInput):  # the same request without the key is now too old
+        await store.create_entry(feed, data, actor="a")
+    again, created = await store.create_entry(feed, data, actor="a", idempotency_key="edge")
+    assert again == first and not created
+    with pytest.raises(IdempotencyMismatch):
+        await store.create_entry(feed, {"headline": ""}, actor="a", idempotency_key="edge")
+    assert await log_len(store) == 1
 
 
 async def test_concurrent_retries_with_one_key_create_one_entry(

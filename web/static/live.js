@@ -296,7 +296,8 @@
     if (!next) { if (more) more.remove(); return; }
     if (!more) {
       more = el("a", "nf-more", "More news");
-      this.root.appendChild(more);
+      var after = this.root.querySelector(".nf-empty") || this.list;
+      after.parentNode.insertBefore(more, after.nextSibling);
       this.wireMore(more);
     }
     more.setAttribute("data-next", next);
@@ -414,7 +415,9 @@
     var source = build("a", "nf-source", { href: ORIGIN + "/feeds/" + encodeURIComponent(feed),
       target: "_blank", rel: "noopener" });
     source.textContent = "Open the full feed";
-    [head, zone, wrap, list, source].forEach(function (n) { root.appendChild(n); });
+    var empty = el("p", "nf-empty", "No updates yet. New ones appear here as they are posted.");
+    empty.hidden = true;
+    [head, zone, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
     shadow.appendChild(css);
     shadow.appendChild(root);
 
@@ -432,8 +435,9 @@
         var meta = got[0], page = got[1];
         root.setAttribute("data-nf-tz", meta.timezone || "UTC");
         root.setAttribute("data-nf-cursor", page.cursor || "");
-        zone.textContent = "Times in " + parts(Date.now(), meta.timezone || "UTC").timeZoneName;
-        source.textContent = meta.title ? "Open " + meta.title : "Open the full feed";
+        zone.textContent = "Times in " +
+          (meta.zone || parts(Date.now(), meta.timezone || "UTC").timeZoneName);
+        source.textContent = (meta.title || "News Feed") + " · live page ↗";
         var col = new Column(root, { origin: ORIGIN, embed: true });
         col.replaceAll(page.entries || []);
         col.setNext(page.next);
