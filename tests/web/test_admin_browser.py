@@ -367,6 +367,8 @@ async def test_an_expired_session_does_not_lose_the_draft(
     # the session ends server-side while the editor types (12 h, or signed out elsewhere)
     for key in await store.redis.keys("nf:session:*"):
         await store.redis.delete(key)
+    await page.locator("#signed-out").wait_for()  # the list's refresh noticed; the page stays
+    assert await page.input_value("input[name=headline]") == "Breaking: ceasefire announced"
     await page.click("#post")
     await page.wait_for_url("**/admin/login?next=**")
     assert await store.editorial_entries("news") == []

@@ -117,7 +117,7 @@
     inflight = true;
     fetch(list.dataset.src, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (r) {
-        if (r.status === 401) { location.href = "/admin/login?next=" + encodeURIComponent(location.pathname); throw new Error("signed out"); }
+        if (r.status === 401) { signedOut(); throw new Error("signed out"); }
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.json();
       })
@@ -131,11 +131,22 @@
           if (!known.has(key)) { li.classList.add("fresh"); known.add(key); }
         });
       })
-      .catch(function () { setState("offline, retrying", "down"); })
+      .catch(function () { if (!out) setState("offline, retrying", "down"); })
       .finally(function () {
         inflight = false;
         if (again) { again = false; refresh(); }
       });
+  }
+
+  // The session ended (expired, or signed out elsewhere): say so, keep the
+  // page and what is being typed (the draft is kept), stop refreshing.
+  var out = false;
+  function signedOut() {
+    if (out) return;
+    out = true;
+    setState("signed out", "down");
+    var bar = document.getElementById("signed-out");
+    if (bar) bar.hidden = false;
   }
 
   function soon() {
@@ -161,6 +172,6 @@
   setState("auto-refresh", "");
   connect();
   refresh();
-  window.setInterval(refresh, POLL_MS);
+  window.setInterval(function () { if (!out) refresh(); }, POLL_MS);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
 })();
