@@ -293,7 +293,40 @@ values = st.one_of(
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 field_names = st.sampled_from(sorted(CREATE_FIELDS | EDIT_FIELDS | {"id", "version", "Headline"}))
+# Well-formed requests (most accepted), the same with one field replaced by
+# anything, and arbitrary garbage.
+plain_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=300)
+good_fields: dict[str, st.SearchStrategy[Any]] = {
+    "body": st.none() | st.lists(html_bits, max_size=8).map("".join),
+    "url": st.sampled_from([None, "", "https://e.org/x?y=1", "http://e.org:8080/a#b"]),
+    "pinned": st.booleans(),
+}
+backdate = {"published_at": st.integers(NOW - 29 * DAY, NOW).map(to_rfc3339)}
+schedule = {"publish_at": st.integers(NOW - DAY, NOW + 300 * DAY).map(to_rfc3339)}
+good_create = st.one_of(
+    st.fixed_dictionaries({"headline": plain_text}, optional={**good_fields, **when})
+    for when in (backdate, schedule)
+)
+good_edit = st.one_of(
+    st.fixed_dictionaries(
+        {}, optional={"headline": plain_text, "mark_updated": st.booleans(), **good_fields, **when}
+    )
+    for when in (backdate, {"publish_at": st.none() | schedule["publish_at"]})
+)
+
+
+@st.composite
+def one_field_off(draw: st.DrawFn, base: st.SearchStrategy[dict[str, Any]]) -> dict[str, Any]:
+    data = dict(draw(base))
+    data[draw(field_names)] = draw(values)
+    return data
+
+
 requests = st.one_of(
+    good_create,
+    good_edit,
+    one_field_off(good_create),
+    one_field_off(good_edit),
     st.dictionaries(field_names, values, max_size=6),
     st.dictionaries(st.text(max_size=8), values, max_size=3),
     values,
@@ -322,10 +355,14 @@ def check_outcome(data: Any, call: Any) -> Event | None:
     return event
 
 
+OUTCOMES = {"accepted": 0, "rejected": 0}
+
+
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(requests)
 def test_property_create(data: Any) -> None:
     event = check_outcome(data, create_event)
+    OUTCOMES["rejected" if event is None else "accepted"] += 1
     if event is not None:
         assert event.entry.version == 1 and event.entry.updated_at is None
 
@@ -345,6 +382,7 @@ CURRENT = [
 @given(st.sampled_from(CURRENT), requests)
 def test_property_edit(current: Entry, data: Any) -> None:
     event = check_outcome(data, lambda d: edit_entry(current, d, actor="a", now=NOW + 1))
+    OUTCOMES["rejected" if event is None else "accepted"] += 1
     if event is not None:
         new = event.entry
         assert new.version == current.version + 1 and new.id == current.id
@@ -358,3 +396,8 @@ def test_property_edit(current: Entry, data: Any) -> None:
         for f in unchanged - set(data):
             assert getattr(new, f) == getattr(current, f)
         assert dataclasses.replace(new, version=current.version) != current
+
+
+def test_the_properties_saw_both_outcomes() -> None:
+    """Guard: the strategies above must exercise acceptances and rejections."""
+    assert OUTCOMES["accepted"] > 100 and OUTCOMES["rejected"] > 100, OUTCOMES

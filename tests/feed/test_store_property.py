@@ -1,0 +1,72 @@
+"""Property: whatever a client sends, the store either appends exactly one
+event holding the validated entry, or rejects it naming a field and writes
+nothing (real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from feed import keys
+from feed.errors import InvalidInput
+from feed.model import Entry, Event
+from feed.store import FeedStore, connect
+from tests.feed.test_validate import requests
+
+FEED = "prop"
+ACCEPTED = {"create": 0, "edit": 0}
+
+
+async def _snapshot(store: FeedStore) -> tuple[int, dict[bytes, bytes]]:
+    return int(await store.redis.xlen(keys.log(FEED))), await store.redis.hgetall(
+        keys.entries(FEED)
+    )
+
+
+async def _check(redis_url: str, create: Any, edit: Any) -> None:
+    redis = connect(redis_url)
+    try:
+        store = FeedStore(redis)
+        if not await redis.sismember(keys.FEEDS, FEED):
+            await store.create_feed(FEED, "Prop")
+        base, _ = await store.create_entry(FEED, {"headline": "base"}, actor="p")
+        for data, call in ((create, "create"), (edit, "edit")):
+            before = await _snapshot(store)
+            try:
+                if call == "create":
+                    entry, _ = await store.create_entry(FEED, data, actor="p")
+                else:
+                    entry = await store.edit_entry(
+                        FEED, base.id, data, if_match=base.version, actor="p"
+                    )
+            except InvalidInput as exc:
+                assert isinstance(exc.field, str), exc.detail
+                assert await _snapshot(store) == before
+                continue
+            ACCEPTED[call] += 1
+            length, entries = await _snapshot(store)
+            assert length == before[0] + 1
+            assert Entry.loads(entries[entry.id.encode()]) == entry
+            [last] = await redis.xrevrange(keys.log(FEED), count=1)
+            assert Event.loads(last[1][b"ev"]).entry == entry
+    finally:
+        await redis.aclose()
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(requests, requests)
+def test_rejections_write_nothing_and_acceptances_write_one_event(
+    redis_url: str, create: Any, edit: Any
+) -> None:
+    asyncio.run(_check(redis_url, create, edit))
+
+
+def test_the_property_saw_acceptances() -> None:
+    """Guard against a strategy that only ever produces rejections."""
+    assert ACCEPTED["create"] > 5 and ACCEPTED["edit"] > 5, ACCEPTED
