@@ -362,7 +362,12 @@ async def test_embed_on_another_origin_renders_in_shadow_dom_and_goes_live(
         ' title="News Feed"></iframe>'
     )
     (tmp_path / "index.html").write_text(
-        PARTNER_PAGE.format(base=services.base_url, attrs='data-limit="5"', extra=frame)
+        PARTNER_PAGE.format(
+            base=services.base_url,
+            attrs='data-limit="5"',
+            extra=frame
+            + '<div id="dark" data-newsfeed="news" data-theme="dark" data-height="300">',
+        )
     )
     with partner_site(tmp_path) as origin:
         assert origin != services.base_url
@@ -387,6 +392,18 @@ async def test_embed_on_another_origin_renders_in_shadow_dom_and_goes_live(
             assert color != "rgb(255, 0, 0)" and color != "rgb(0, 128, 0)"
             outside = await page.locator("#outside").evaluate("e => getComputedStyle(e).color")
             assert outside == "rgb(255, 0, 0)"
+            # themable: a dark, fixed-height scrolling column
+            dark = page.locator("#dark .nf-column")
+            await page.wait_for_selector('#dark .nf-column[data-nf-state="live"]')
+            style = await dark.evaluate(
+                "e => { const l = e.querySelector('.nf-list'), s = getComputedStyle(l);"
+                " return [getComputedStyle(e).backgroundColor, s.overflowY, l.clientHeight]; }"
+            )
+            assert style[0] == "rgb(21, 23, 27)" and style[1] == "auto" and style[2] <= 300
+            light = await page.locator("#embed .nf-column").evaluate(
+                "e => getComputedStyle(e).backgroundColor"
+            )
+            assert light == "rgb(255, 255, 255)"
             # the "More news" link of a 5-item page loads the next 5 from the JSON API
             await page.locator("#embed .nf-more").click()
             await page.wait_for_function(
@@ -413,6 +430,7 @@ async def test_embed_on_another_origin_renders_in_shadow_dom_and_goes_live(
             out = SHOTS if os.environ.get("NEWSFEED_SCREENSHOTS") else tmp_path
             out.mkdir(parents=True, exist_ok=True)
             await page.locator("#frame").evaluate("e => e.remove()")
+            await page.locator("#dark").evaluate("e => e.remove()")
             await page.wait_for_timeout(1800)  # let the highlight of the edit fade
             await page.screenshot(path=str(out / "embed.png"), full_page=True)
             assert page.errors == []
