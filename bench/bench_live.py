@@ -147,14 +147,17 @@ class Bench:
         await asyncio.sleep(1)
         async with Loadgen.running() as lg:
             rss0 = rss_bytes(self.web_pid)
+            cpu_open = cpu_seconds(self.web_pid)
             opened = await lg.ask(cmd="open", url=self.url, n=a.subscribers, rate=1000, wait=600)
+            cpu_open = cpu_seconds(self.web_pid) - cpu_open
             await asyncio.sleep(3)
             rss1 = rss_bytes(self.web_pid)
             per = (rss1 - rss0) / max(1, opened["ok"])
             print(
                 f"(c) memory per idle connection: {per / 1024:.1f} KB "
                 f"(RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MB for {opened['ok']} "
-                f"connections; opened in {opened['secs']:.1f} s, {opened['failed']} failed)"
+                f"connections; opened in {opened['secs']:.1f} s, {opened['failed']} failed, "
+                f"{cpu_open * 1e6 / max(1, opened['ok']):.0f} us server CPU each)"
                 f"   [target <= 16 KB]",
                 flush=True,
             )
@@ -234,7 +237,7 @@ class Bench:
     async def reconnects(self) -> None:
         a = self.args
         async with Loadgen.running() as lg:
-            opened = await lg.ask(cmd="open", url=self.url, n=a.reconnect, rate=2000, wait=600)
+            opened = await lg.ask(cmd="open", url=self.url, n=a.reconnect, rate=1000, wait=600)
             await asyncio.sleep(1)
             page = await self.store.read_timeline(FEED, limit=1)
             await lg.ask(cmd="close", wait=300)
@@ -244,6 +247,7 @@ class Bench:
             await asyncio.sleep(1)  # projected
             missed = await self.store.read_live(FEED, page.cursor.position, count=10_000)
             expect = [[m.type, m.entry_id, m.version] for m in missed]
+            cpu0 = cpu_seconds(self.web_pid)
             result = await lg.ask(
                 cmd="reconnect",
                 url=self.url,
@@ -253,10 +257,17 @@ class Bench:
                 wait=a.within + 120,
             )
             print(
-                f"(d) {opened['ok']} clients missed {len(expect)} updates and reconnected with "
+                f"(d) {opened['ok']} clients ({result['never']} of {a.reconnect} never opened) "
+                f"missed {len(expect)} updates and reconnected with "
                 f"since over {a.within:g} s: {result['ok']} recovered exactly, "
                 f"{result['bad']} did not, {result['failed']} failed to connect; all done "
                 f"{result['secs']:.1f} s after the first reconnect   [target: all]",
+                flush=True,
+            )
+            cpu = cpu_seconds(self.web_pid) - cpu0
+            print(
+                f"    server CPU {cpu:.1f} s = {cpu * 1e6 / max(1, opened['ok']):.0f} us per "
+                f"reconnect (handshake + catch-up from memory)",
                 flush=True,
             )
             if result["sample"]:

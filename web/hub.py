@@ -177,10 +177,11 @@ class Hub:
                     except Overloaded:
                         del self.channels[feed]
                         raise
-            try:
-                await asyncio.wait_for(chan.ready.wait(), READY_TIMEOUT)
-            except TimeoutError:
-                raise StoreUnavailable("the live stream cannot be read now") from None
+            if not chan.ready.is_set():
+                try:
+                    await asyncio.wait_for(chan.ready.wait(), READY_TIMEOUT)
+                except TimeoutError:
+                    raise StoreUnavailable("the live stream cannot be read now") from None
             if not chan.closing:
                 return chan
 
