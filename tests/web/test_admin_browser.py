@@ -197,6 +197,8 @@ async def test_other_editors_posts_appear_live(
     page = await open_as(browser, services.base_url, "ed")
     pages.append(page)
     await page.locator(".entries .empty").wait_for()
+    if LIVE:
+        await page.locator(".live-state.up").wait_for()  # subscribed to the public WebSocket
     # a post through the API (a CMS, another editor) and a scheduled one
     async with httpx.AsyncClient(base_url=services.base_url) as client:
         r = await client.post(
@@ -216,7 +218,12 @@ async def test_other_editors_posts_appear_live(
 
 
 async def test_a_conflicting_edit_is_caught_and_shown(
-    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+    browser: Any,
+    services: Services,
+    store: FeedStore,
+    newsroom: str,
+    pages: list[Any],
+    tmp_path: Path,
 ) -> None:
     entry, _ = await store.create_entry(
         "news", {"headline": "Talks in Istanbul", "body": "Delegations arrive."}, actor="test"
@@ -242,10 +249,20 @@ async def test_a_conflicting_edit_is_caught_and_shown(
     assert "Peace talks in Istanbul" in yours and "You changed: headline" in yours
     assert (await store.get_entry("news", entry.id)).headline == "Talks in Istanbul"
 
+    await second.screenshot(path=str(tmp_path / "conflict.png"))
+    if os.environ.get("NEWSFEED_SCREENSHOTS"):
+        shutil.copy(tmp_path / "conflict.png", ROOT / "docs" / "screenshots" / "admin-conflict.png")
     await second.click("button:has-text('Apply my changes')")
     await second.locator(".flash", has_text="Saved").wait_for()
     final = await store.get_entry("news", entry.id)
     assert final.version == 3
+    r = await second.request.get(f"/admin/feeds/news/entries/{entry.id}/history.json")
+    history = await r.json()
+    assert [(e["version"], e["actor"], e["changes"]) for e in history["events"]] == [
+        (1, "test", ["headline", "body"]),
+        (2, "user:ed", ["body"]),
+        (3, "user:chief", ["headline"]),
+    ]
     assert final.headline == "Peace talks in Istanbul"
     assert final.body == "Delegations arrived; talks begin at 10:00."  # theirs survived
 
