@@ -42,10 +42,13 @@ async def trim(store: FeedStore, feed: str, now: int | None = None) -> int:
     total = 0
     while True:
         async with translated():
+            # The fence first: a length read after it can only be newer, so a
+            # trim applied by another worker in between fails our CAS rather
+            # than have us trim the head with an excess computed before it.
+            cp_pos = _s(await store.redis.get(keys.checkpoint_pos(feed)))
             length = await store.redis.xlen(keys.log(feed))
             if length <= store.retention_events:
                 return total
-            cp_pos = _s(await store.redis.get(keys.checkpoint_pos(feed)))
             excess = min(length - store.retention_events, TRIM_BATCH)
             rows = await store.redis.xrange(keys.log(feed), "-", "+", count=excess)
             pos = _s(await store.redis.get(keys.public_pos(feed)))

@@ -8,6 +8,7 @@ an empty cache) cannot put an older document back.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -60,6 +61,8 @@ async def regenerate(
     pos = page.cursor.position
     info = FeedInfo(meta.slug, meta.title, base_url.rstrip("/"), meta.created_at)
     modified = pos[0] if pos[0] else meta.created_at
-    docs = render_all(info, page.entries, modified)
+    # Rendering takes milliseconds of CPU: off the event loop, so the
+    # process's other duties (the live stream above all) are not held up.
+    docs = await asyncio.to_thread(render_all, info, page.entries, modified)
     await cache.put(feed, format_stream_id(pos), docs)
     return format_stream_id(pos), docs

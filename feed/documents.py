@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Literal
@@ -120,8 +120,17 @@ def _xml(root: ET.Element) -> bytes:
     return out
 
 
-def render_atom(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+Bodies = Mapping[str, str]
+"""Entry id -> sanitised body, computed once for all formats."""
+
+
+def sanitised(entries: Sequence[Entry]) -> dict[str, str]:
+    return {e.id: sanitize_body(e.body) if e.body else "" for e in entries}
+
+
+def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
+    bodies = sanitised(items) if bodies is None else bodies
     ET.register_namespace("", ATOM_NS)
     q = f"{{{ATOM_NS}}}"
     root = ET.Element(f"{q}feed")
@@ -140,8 +149,8 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
         _sub(el, f"{q}published", to_rfc3339(e.published_at))
         _sub(el, f"{q}updated", to_rfc3339(modified_at(e)))
         _sub(el, f"{q}link", rel="alternate", type="text/html", href=info.entry_link(e))
-        if e.body:
-            _sub(el, f"{q}content", sanitize_body(e.body), type="html")
+        if bodies[e.id]:
+            _sub(el, f"{q}content", bodies[e.id], type="html")
     return _xml(root)
 
 
@@ -149,8 +158,9 @@ def _rfc822(ms: int) -> str:
     return format_datetime(datetime.fromtimestamp(ms / 1000, tz=UTC), usegmt=True)
 
 
-def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
+    bodies = sanitised(items) if bodies is None else bodies
     ET.register_namespace("atom", ATOM_NS)
     root = ET.Element("rss", {"version": "2.0"})
     channel = _sub(root, "channel")
@@ -174,13 +184,14 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
         _sub(item, "pubDate", _rfc822(e.published_at))
         # RSS 2.0 has no modification date; the Atom namespace's carries it.
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
-        if e.body:
-            _sub(item, "description", sanitize_body(e.body))
+        if bodies[e.id]:
+            _sub(item, "description", bodies[e.id])
     return _xml(root)
 
 
-def render_json(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
+    bodies = sanitised(items) if bodies is None else bodies
     return orjson.dumps(
         {
             "version": JSONFEED_VERSION,
@@ -193,7 +204,7 @@ def render_json(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
                     "id": info.permalink(e),
                     "url": info.entry_link(e),
                     "title": e.headline,
-                    "content_html": sanitize_body(e.body),
+                    "content_html": bodies[e.id],
                     "date_published": to_rfc3339(e.published_at),
                     "date_modified": to_rfc3339(modified_at(e)),
                 }
@@ -208,9 +219,11 @@ RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json}
 
 def render_all(info: FeedInfo, entries: Sequence[Entry], modified: int) -> list[Document]:
     """Every format of the feed's document; ``modified`` is the Last-Modified (ms)."""
+    items = ordered(entries)
+    bodies = sanitised(items)
     out = []
     for fmt in FORMATS:
-        body = RENDERERS[fmt](info, entries)
+        body = RENDERERS[fmt](info, items, bodies)
         out.append(Document(fmt, body, etag_of(body), modified))
     return out
 

@@ -76,7 +76,7 @@ def versions(feed: str) -> str:
 
 
 def editorial(feed: str) -> str:
-    """Sorted set: entry ids by creation time (the admin's list)."""
+    """Sorted set: entry id -> published_at (ms), every status (the admin's list)."""
     return _f(feed, "editorial")
 
 
@@ -136,12 +136,12 @@ def tokens(feed: str) -> str:
 
 
 def webhooks(feed: str) -> str:
-    """Hash: webhook id -> JSON (url, secret, created_at)."""
+    """Hash: webhook id -> JSON (id, feed, url, secret, description, created_at)."""
     return _f(feed, "webhooks")
 
 
 def webhook_dead(feed: str) -> str:
-    """List: dead-lettered webhook deliveries (JSON)."""
+    """List: dead-lettered webhook deliveries (JSON), newest first, capped."""
     return _f(feed, "webhooks:dead")
 
 
@@ -151,7 +151,8 @@ def webhook_pos(feed: str) -> str:
 
 
 def documents(feed: str) -> str:
-    """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag', 'modified'."""
+    """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
+    'modified' (ms) and 'pos' (the live-stream id it was rendered at)."""
     return _f(feed, "documents")
 
 

@@ -345,7 +345,9 @@ class FeedStore:
         return [Event.loads(r) for r in raws]
 
     # -- public view ----------------------------------------------------------
-    async def project_pending(self, feed: str, batch: int = 500) -> list[StreamId]:
+    async def project_pending(
+        self, feed: str, batch: int = 500, *, hint: str | None = None
+    ) -> list[StreamId]:
         """Project editorial events not yet public onto the public view.
 
         The step is fenced by the projected position: it applies only if no
@@ -353,11 +355,26 @@ class FeedStore:
         race here and each event reaches the live stream exactly once, in
         log order. Returns the log ids it consumed (none when caught up, or
         when another worker got there first).
+
+        ``hint`` is the position the caller last saw (its previous batch's
+        last id): reading the position and the log after the hint in one
+        round trip saves one on the live path; a wrong hint only costs the
+        round trip back.
         """
         async with translated():
-            pos = _s(await self.redis.get(keys.public_pos(feed)))
-            start = f"({pos}" if pos else "-"
-            rows = await self.redis.xrange(keys.log(feed), start, "+", count=batch)
+            if hint:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(keys.public_pos(feed))
+                    pipe.xrange(keys.log(feed), f"({hint}", "+", count=batch)
+                    raw_pos, rows = await pipe.execute()
+                pos = _s(raw_pos)
+                if pos != hint:
+                    start = f"({pos}" if pos else "-"
+                    rows = await self.redis.xrange(keys.log(feed), start, "+", count=batch)
+            else:
+                pos = _s(await self.redis.get(keys.public_pos(feed)))
+                start = f"({pos}" if pos else "-"
+                rows = await self.redis.xrange(keys.log(feed), start, "+", count=batch)
             if not rows:
                 return []
             events = [Event.loads(fields[b"ev"]) for _, fields in rows]

@@ -26,8 +26,8 @@ from workers.signals import Dirty
 
 log = logging.getLogger("newsfeed.documents")
 
-DEBOUNCE = 0.25
-SWEEP = 2.0
+DEBOUNCE = 1.0
+SWEEP = 3.0
 
 
 class DocumentRenderer:

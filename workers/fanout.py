@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from feed import keys
 from feed.backlog import Backlog
+from feed.cursor import format_stream_id
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
 from feed.store import FeedStore, _s
@@ -48,7 +49,8 @@ log = logging.getLogger("newsfeed.worker")
 SWEEP_SECONDS = 1.0
 SCHEDULE_SECONDS = 0.2
 TRIM_SECONDS = 60.0
-GAUGE_SECONDS = 5.0
+BATCH = 500
+GAUGE_SECONDS = 2.0
 
 
 class Fanout:
@@ -59,6 +61,8 @@ class Fanout:
         self._next_sweep = 0.0
         self._next_schedule = 0.0
         self._next_trim = time.monotonic() + 5.0
+        self._positions: dict[str, str] = {}
+        """Per feed, the last position this worker projected to (a hint)."""
 
     async def run(self) -> None:
         """Run until cancelled; reconnect with jittered backoff on failures."""
@@ -80,15 +84,18 @@ class Fanout:
 
     async def step(self) -> None:
         feeds = await self._wait_for_work()
+        # The live path first; the scheduler and trimming after.
+        for feed in sorted(feeds):
+            await self.drain(feed)
         now = time.monotonic()
         if now >= self._next_schedule:
             self._next_schedule = now + SCHEDULE_SECONDS
             for feed in await self.store.list_feeds():
-                for entry in await self.store.publish_due(feed):
+                published = await self.store.publish_due(feed)
+                for entry in published:
                     log.info("published scheduled entry %s/%s", feed, entry.id)
-                    feeds.add(feed)
-        for feed in sorted(feeds):
-            await self.drain(feed)
+                if published:
+                    await self.drain(feed)
         if now >= self._next_trim:
             self._next_trim = now + TRIM_SECONDS
             for feed in await self.store.list_feeds():
@@ -122,15 +129,20 @@ class Fanout:
     async def drain(self, feed: str) -> None:
         """Project everything pending for one feed."""
         while True:
-            consumed = await self.store.project_pending(feed)
+            consumed = await self.store.project_pending(feed, BATCH, hint=self._positions.get(feed))
             if not consumed:
                 return
+            self._positions[feed] = format_stream_id(consumed[-1])
             done = time.time() * 1000
             for ms, _ in consumed:
                 metrics.FANOUT_LAG.observe(max(0.0, done - ms) / 1000)
             metrics.PROJECTED.inc(len(consumed))
             for listener in self.listeners:
                 listener.add(feed)
+            if len(consumed) < BATCH:
+                # Caught up: an event appended since then comes with its own
+                # wake-up (appended after it), so no need to look again now.
+                return
 
 
 async def resilient(name: str, step: Callable[[], Awaitable[None]]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import signal
 from typing import Any
 
 import orjson
@@ -131,14 +132,41 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
 
 
 async def serve(settings: Settings) -> None:
-    """Run a worker until SIGINT or SIGTERM, then shut it down cleanly."""
-    worker = build_worker(settings, handle_signals=True)
+    """Run a worker until SIGINT or SIGTERM, then shut it down cleanly.
+
+    The signals are ours, not arq's: arq cancels its main task once, and a
+    cancellation that lands in a library at the wrong moment can be lost
+    (Python 3.11's ``wait_for``), leaving a worker that ignores SIGTERM. We
+    cancel until the worker has stopped.
+    """
+    worker = build_worker(settings, handle_signals=False)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    run = asyncio.create_task(worker.async_run(), name="arq")
+    stopping = asyncio.create_task(stop.wait(), name="signals")
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:
-        pass
+        await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        log.info("worker stopping")
+        stopping.cancel()
+        while not run.done():
+            run.cancel()
+            await asyncio.wait({run}, timeout=1.0)
+        if not run.cancelled() and run.exception() is not None:
+            log.error("worker failed", exc_info=run.exception())
+        # Cancel the running jobs (arq puts each back in the queue) and wait
+        # for them ourselves: arq's close() would re-raise a job's
+        # cancellation and skip the rest of the shutdown.
+        jobs = list(worker.tasks.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        worker.tasks.clear()
         await worker.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
     log.info("worker stopped")
 
 

@@ -1,0 +1,29 @@
+"""docs/openapi.yaml documents the webhook and feed-document routes and the
+request a partner's webhook receives, as implemented."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from feed.webhooks import Delivery, headers
+from tests.web.test_openapi import spec
+from web import documents, webhooks
+
+
+def test_webhook_and_document_routes_are_documented() -> None:
+    doc = spec()
+    for route in [*webhooks.routes(), *documents.routes()]:
+        assert isinstance(route, Route)
+        assert route.path in doc["paths"], route.path
+        for method in route.methods or ():
+            if method != "HEAD":
+                assert method.lower() in doc["paths"][route.path], f"{method} {route.path}"
+
+
+def test_the_delivery_contract_matches_the_code() -> None:
+    operation = spec()["webhooks"]["feedEvent"]["post"]
+    documented = {p["name"] for p in operation["parameters"]}
+    sent = headers(Delivery("news", "wh_1", "wh_1.1-0", "publish", "{}", 0), "s" * 16, 1)
+    assert {h for h in sent if h.startswith("X-Newsfeed-")} == documented
+    event = spec()["components"]["schemas"]["WebhookEvent"]
+    assert set(event["required"]) == {"type", "feed", "cursor", "entry"}
