@@ -53,12 +53,14 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, log: Path, live_retention: int = 10_000) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         REDIS_URL=url,
         NEWSFEED_SECRET_KEY="bench-secret-key-0123456789abcdef",
         NEWSFEED_LOG_LEVEL="warning",
+        # The burst must stay whole in the live stream to be measured.
+        NEWSFEED_LIVE_RETENTION_EVENTS=str(live_retention),
     )
     with open(log, "ab") as fh:
         return subprocess.Popen(
@@ -149,7 +151,7 @@ async def burst(store: FeedStore, url: str, count: int, tmp: Path) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
     took = time.perf_counter() - start
     print(f"appended {count} events in {took:.1f} s with no worker running")
-    worker = start_worker(url, tmp / "worker-burst.log")
+    worker = start_worker(url, tmp / "worker-burst.log", live_retention=2 * count)
     try:
         await wait_caught_up(store, feed)
     finally:
@@ -173,7 +175,7 @@ async def main() -> None:
     with server.running():
         redis = connect(server.url)
         store = FeedStore(redis, live_retention_events=max(10_000, args.burst))
-        worker = start_worker(server.url, tmp / "worker.log")
+        worker = start_worker(server.url, tmp / "worker.log", 2 * int(args.rate * args.seconds))
         try:
             await asyncio.sleep(1.0)  # let it start
             print(f"valkey {server.url}, one worker (pid {worker.pid}); logs in {tmp}")

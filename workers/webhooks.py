@@ -43,9 +43,11 @@ log = logging.getLogger("newsfeed.webhooks")
 
 DELIVER = "deliver_webhook"
 ENQUEUE_CONCURRENCY = 16
-RESULT_KEEP_SECONDS = 300
-"""How long a finished job's id still blocks a re-enqueue (covers the
-window between enqueuing a batch and moving the dispatch position)."""
+RESULT_KEEP_SECONDS = 60
+"""How long a finished job's id still blocks a re-enqueue. It only has to
+cover the window between enqueuing a batch and moving the dispatch position
+(milliseconds; about a second when a worker dies in it and another one's
+sweep takes over), and each kept result holds the delivery's body."""
 
 
 async def dispatch(hooks: WebhookStore, pool: ArqRedis, feed: str, batch: int = 200) -> int:
