@@ -283,17 +283,20 @@ class WebhookStore:
     async def pending(self, feed: str, batch: int = 200) -> Pending:
         """Live messages after the dispatch position, and the feed's webhooks.
 
-        With no webhooks the position just follows the stream's tail; with
-        no position yet, reading starts at the oldest webhook's creation.
+        With no webhooks there is no position (it is cleared: two cheap
+        reads per batch, no write); with no position, reading starts at the
+        oldest webhook's creation.
         """
         async with translated():
-            pos = _s(await self.redis.get(keys.webhook_pos(feed)))
-            hooks = await self.all(feed)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(keys.webhook_pos(feed))
+                pipe.hvals(keys.webhooks(feed))
+                raw_pos, raw_hooks = await pipe.execute()
+            pos = _s(raw_pos)
+            hooks = sorted((Webhook.loads(r) for r in raw_hooks), key=lambda h: h.created_at)
             if not hooks:
-                last = await self.redis.xrevrange(keys.live(feed), count=1)
-                tail = _s(last[0][0]) if last else "0-0"
-                return Pending(pos, tail, [], hooks, "")
-            start = f"({pos}" if pos else f"{min(h.created_at for h in hooks)}-0"
+                return Pending(pos, "", [], hooks, "")
+            start = f"({pos}" if pos else f"{hooks[0].created_at}-0"
             rows = await self.redis.xrange(keys.live(feed), start, "+", count=batch)
             epoch = _s(await self.redis.get(keys.epoch(feed))) if rows else ""
         messages = [_live_message(sid, f) for sid, f in rows]
