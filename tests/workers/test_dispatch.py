@@ -20,7 +20,7 @@ async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
     pstore: FeedStore, purl: str
 ) -> None:
     await make_feed(pstore, "news")
-    hooks = WebhookStore(pstore.redis)
+    hooks = WebhookStore(pstore.redis, allow_private=True)
     a = await hooks.add("news", "http://127.0.0.1:9/a")
     b = await hooks.add("news", "http://127.0.0.1:9/b")
     for i in range(150):
