@@ -76,7 +76,7 @@ def versions(feed: str) -> str:
 
 
 def editorial(feed: str) -> str:
-    """Sorted set: entry ids by creation time (the admin's list)."""
+    """Sorted set: entry id -> published_at (ms), every status (the admin's list)."""
     return _f(feed, "editorial")
 
 
