@@ -138,11 +138,13 @@ def reset_reason(cursor: Cursor, bounds: StreamBounds) -> ResetReason:
 def overflows(buffered: int, incoming: int, limit: int) -> bool:
     """The slow-consumer policy: drop the client, never the message.
 
-    A connection whose unsent bytes plus the next write would pass its
+    A connection with a backlog that the next write would take past its
     ``limit`` is closed (WebSocket 4000, SSE: the response ends) instead of
-    buffering more; the client resumes from the last cursor it received.
+    buffering more; the client resumes from the last cursor it received. A
+    connection that has sent everything is never cut, whatever the size of
+    the write, so a stalled client costs at most ``limit`` plus one write.
     """
-    return buffered + incoming > limit
+    return buffered > 0 and buffered + incoming > limit
 
 
 ClientMessage = Literal["ping"]

@@ -59,6 +59,8 @@ class RawConnection(Protocol):
 class WebSocketConnection(RawConnection, Protocol):
     def live_close(self, code: int, reason: str = "") -> None: ...
 
+    def detach(self, on_message: Callable[[str | bytes], None]) -> None: ...
+
 
 def encode(kind: Kind, batch: Sequence[Prepared]) -> bytes:
     """The bytes a subscriber of ``kind`` is written for ``batch``."""
@@ -80,10 +82,39 @@ def chunks(batch: Sequence[Prepared], max_bytes: int) -> list[Sequence[Prepared]
     return out
 
 
+def fan_out(subs: set[Subscriber], data: bytes) -> None:
+    """``Subscriber.push`` of the same bytes to many, with its fast path inlined.
+
+    A transport with nothing buffered is written at once (the common case,
+    one C call); only a backlog is judged by the slow-consumer policy.
+    """
+    n = len(data)
+    for sub in tuple(subs):
+        t = sub.transport
+        try:
+            backlog = t.get_write_buffer_size()
+            if backlog and overflows(backlog, n, sub.limit):
+                sub.push(data)  # closes it, counted
+                continue
+            t.write(data)
+        except RuntimeError:  # the transport closed under us
+            sub.lost()
+
+
 class Subscriber:
     """One live connection: a transport the hub writes pre-built bytes to."""
 
-    __slots__ = ("_on_close", "_ws", "channel", "closed", "conn", "done", "kind", "limit")
+    __slots__ = (
+        "_on_close",
+        "_ws",
+        "channel",
+        "closed",
+        "conn",
+        "done",
+        "kind",
+        "limit",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -94,22 +125,19 @@ class Subscriber:
     ) -> None:
         self.kind: Kind = kind
         self.conn = conn
+        self.transport = conn.transport
         self.limit = limit
         self.channel: Channel | None = None
         self.closed = False
-        self.done = asyncio.Event()
-        """Set when the connection is over (the endpoint may return)."""
+        self.done = asyncio.Event() if kind == "sse" else None
+        """SSE: set when the connection is over (the endpoint may return)."""
         self._on_close = on_close
         self._ws: WebSocketConnection | None = conn if kind == "ws" else None  # type: ignore[assignment]
         conn.on_lost = self.lost
 
-    @property
-    def transport(self) -> asyncio.Transport:
-        return self.conn.transport
-
     def push(self, data: bytes) -> bool:
         """Write ``data``, unless the client is too far behind: then close it."""
-        t = self.conn.transport
+        t = self.transport
         try:
             if overflows(t.get_write_buffer_size(), len(data), self.limit):
                 metrics.LIVE_SLOW_CONSUMERS.labels(self.kind).inc()
@@ -124,14 +152,14 @@ class Subscriber:
     def write(self, data: bytes) -> None:
         """Write ``data`` whatever the backlog (a snapshot, a pong)."""
         try:
-            self.conn.transport.write(data)
+            self.transport.write(data)
         except RuntimeError:
             self.lost()
 
     async def drained(self, below: int) -> None:
         """Wait (at most ~10 s) until the backlog is under ``below`` bytes."""
         for _ in range(1000):
-            if self.closed or self.conn.transport.get_write_buffer_size() < below:
+            if self.closed or self.transport.get_write_buffer_size() < below:
                 return
             await asyncio.sleep(0.01)
 
@@ -151,9 +179,9 @@ class Subscriber:
             retry = random.randint(500, 3000)
             last = sse_event("reconnect", None, reconnect_json("restart", retry), retry)
             with contextlib.suppress(RuntimeError):
-                self.conn.transport.write(http_chunk(last))
+                self.transport.write(http_chunk(last))
         else:
-            self.conn.transport.abort()
+            self.transport.abort()
 
     def _finish(self) -> None:
         if self.closed:
@@ -164,7 +192,8 @@ class Subscriber:
             self.channel.subs[self.kind].discard(self)
             self.channel = None
         self._on_close(self)
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -276,9 +305,7 @@ class Channel:
             if not subs:
                 continue
             for part in chunks(batch, self.chunk_bytes):
-                data = encode(kind, part)
-                for sub in tuple(subs):
-                    sub.push(data)
+                fan_out(subs, encode(kind, part))
             metrics.LIVE_DELIVERIES.labels(kind).inc(len(batch) * len(subs))
         if self.waiting:
             self._release_waiting()

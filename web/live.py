@@ -30,7 +30,7 @@ from feed.wire import (
     sse_comment,
     ws_frame,
 )
-from web.channel import Channel, RawConnection
+from web.channel import Channel, RawConnection, Subscriber, WebSocketConnection
 from web.hub import Hub
 from web.problems import problem
 from web.serve import RAW_EXTENSION
@@ -85,7 +85,7 @@ def _problem(exc: FeedError) -> Response:
 async def websocket_endpoint(websocket: WebSocket) -> None:
     hub = _hub(websocket.scope)
     try:
-        conn: RawConnection = _raw(websocket.scope)
+        conn: WebSocketConnection = _raw(websocket.scope)
         since = parse_since(websocket.query_params.get("since"))
         limit = parse_limit(websocket.query_params.get("limit"))
         chan = await hub.channel(websocket.path_params["feed"])
@@ -101,18 +101,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     sub = hub.open("ws", conn)
     try:
         await hub.serve(sub, chan, since, limit)
-        while not sub.closed:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            if parse_client_message(message.get("text", message.get("bytes"))) == "ping":
-                sub.write(ws_frame(PONG_JSON))
-            else:
-                sub.close(CLOSE_POLICY, "malformed client message")
     except StoreUnavailable:
         sub.close(CLOSE_RESTART, "store unavailable: reconnect with since after a backoff")
-    finally:
+    except BaseException:
         sub.close(CLOSE_INTERNAL, "server error")
+        raise
+    if not sub.closed:
+        # From here the hub writes and the protocol reads: this task ends.
+        conn.detach(lambda data: _client_message(sub, data))
+
+
+PONG_FRAME = ws_frame(PONG_JSON)
+
+
+def _client_message(sub: Subscriber, data: str | bytes) -> None:
+    if parse_client_message(data) == "ping":
+        sub.write(PONG_FRAME)
+    else:
+        sub.close(CLOSE_POLICY, "malformed client message")
 
 
 # -- Server-Sent Events -----------------------------------------------------------
@@ -154,6 +160,7 @@ class EventStream(Response):
         sub = hub.open("sse", conn)
         try:
             await hub.serve(sub, self.chan, self.since, self.limit)
+            assert sub.done is not None
             await sub.done.wait()
         except StoreUnavailable:
             sub.close(CLOSE_RESTART, "store unavailable")

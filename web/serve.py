@@ -29,8 +29,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame
 
 from feed.settings import Settings
 from feed.wire import CLOSE_RESTART
@@ -41,18 +43,98 @@ CLOSE_TIMEOUT = 5.0
 """Seconds a closing WebSocket waits for the peer's close frame before abort."""
 
 
+class _Inert:
+    """Stands in for a detached connection's ASGI queue and flow-control event."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: object) -> None:
+        pass
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+_INERT = _Inert()
+
+
 class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, opened up to the live hub."""
+    """uvicorn's sans-I/O WebSocket protocol, opened up to the live hub.
+
+    Once the hub has taken a connection over, the endpoint *detaches* it:
+    the ASGI task ends, the handshake's scope, request and response are
+    dropped, and client frames go straight to ``on_message``. An idle live
+    connection is then this object, its sans-I/O parser, the transport and
+    a ping timer: no task, no queue, no coroutine frames.
+    """
 
     on_lost: Callable[[], None] | None = None
+    on_message: Callable[[str | bytes], None] | None = None
+    detached = False
 
     async def run_asgi(self) -> None:
         extensions: Any = self.scope["extensions"]
         extensions[RAW_EXTENSION] = {"connection": self}
-        await super().run_asgi()
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+        if self.detached:
+            return
+        if self.close_timer is None:
+            self.transport.close()
+
+    def detach(self, on_message: Callable[[str | bytes], None]) -> None:
+        """Hand the rest of the connection to the hub (see the class docstring)."""
+        pending: list[str | bytes] = []
+        while not self.queue.empty():
+            message: Any = self.queue.get_nowait()
+            if message["type"] == "websocket.receive":
+                pending.append(message.get("text") or message.get("bytes") or b"")
+        self.detached = True
+        self.on_message = on_message
+        self.queue = _INERT  # type: ignore[assignment]
+        self.writable = _INERT  # type: ignore[assignment]
+        self.scope = {}  # type: ignore[typeddict-item]
+        del self.request, self.response
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        for data in pending:
+            on_message(data)
+
+    def handle_text(self, event: Frame) -> None:
+        if self.on_message is None:
+            return super().handle_text(event)
+        try:
+            text: str | bytes = bytes(event.data).decode() if event.fin else b""
+        except UnicodeDecodeError:
+            text = b""
+        self.on_message(text)
+
+    def handle_bytes(self, event: Frame) -> None:
+        if self.on_message is None:
+            return super().handle_bytes(event)
+        self.on_message(bytes(event.data))
+
+    def handle_cont(self, event: Frame) -> None:
+        if self.on_message is None:
+            return super().handle_cont(event)
+        self.on_message(b"")  # fragmented messages are not part of the protocol
 
     def connection_lost(self, exc: Exception | None) -> None:
         callback, self.on_lost = self.on_lost, None
+        self.on_message = None
         if callback is not None:
             callback()
         super().connection_lost(exc)
@@ -81,6 +163,7 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
+        self.on_message = None
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         if self.read_paused:
             self.read_paused = False

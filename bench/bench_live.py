@@ -1,0 +1,395 @@
+"""Benchmark: live fan-out over WebSockets, with the web process on one core.
+
+Starts a private valkey-server, a ``newsfeed worker`` and ONE ``newsfeed
+web`` pinned to core 0 (``taskset -c 0``); itself, valkey, the worker and
+the load generator (one Node process with the ``ws`` package,
+``bench/live/loadgen.js``) run on core 1. Then it measures and prints:
+
+(a) N subscribers (5,000) on one feed while it publishes 20 updates/s:
+    publish->receipt latency p50/p90/p99/max, and whether the server keeps
+    up (every subscriber got every update, none cut off, CPU below a core);
+(b) a burst of 200 back-to-back updates to 1,000 subscribers (the worker is
+    paused while they are written, so they reach the live stream together):
+    deliveries per second and server CPU microseconds per delivery (the web
+    process's utime+stime from /proc before and after);
+(c) server memory per idle connection (RSS delta / connections, 5,000 idle);
+(d) 10,000 clients that disconnect, miss 20 updates and reconnect with
+    ``since`` spread over 10 s: how many recovered exactly what they missed
+    (same events, same order, no snapshot, no reset).
+
+Loopback only, bounded in time (``--deadline``), and it stops every process
+it started by pid. Needs Node 20 and ``npm install`` in ``bench/live``.
+
+    .venv/bin/python bench/bench_live.py            # all four
+    .venv/bin/python bench/bench_live.py --phases b --burst-subscribers 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from feed.accounts import Accounts
+from feed.embedded import EmbeddedRedis, free_port
+from feed.store import FeedStore, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+LOADGEN = ROOT / "bench" / "live" / "loadgen.js"
+FEED = "bench"
+BODY = "<p>" + "Live coverage continues with the latest from the count. " * 5 + "</p>"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Loadgen:
+    """The Node load generator, spoken to in JSON lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls) -> AsyncIterator[Loadgen]:
+        proc = await asyncio.create_subprocess_exec(
+            "node",
+            str(LOADGEN),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+        )
+        try:
+            yield cls(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async def ask(self, wait: float = 120, **command: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), wait)
+        if not line:
+            raise RuntimeError("the load generator died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, store: FeedStore, web_pid: int, port: int):
+        self.args = args
+        self.store = store
+        self.web_pid = web_pid
+        self.url = f"ws://127.0.0.1:{port}/api/v1/feeds/{FEED}/ws"
+        self.entries: list[tuple[str, int]] = []
+
+    async def setup(self) -> None:
+        await self.store.create_feed(FEED, "Bench")
+        for i in range(20):
+            entry, _ = await self.store.create_entry(
+                FEED, {"headline": f"entry {i}", "body": BODY}, actor="bench"
+            )
+            self.entries.append((entry.id, entry.version))
+        await asyncio.sleep(1)
+
+    async def update(self, i: int) -> None:
+        """One update: the headline carries the publish time in ms."""
+        k = i % len(self.entries)
+        entry_id, version = self.entries[k]
+        headline = f"bench {time.time() * 1000:.3f}"
+        entry = await self.store.edit_entry(
+            FEED, entry_id, {"headline": headline}, if_match=version, actor="bench"
+        )
+        self.entries[k] = (entry_id, entry.version)
+
+    async def wait_all(self, lg: Loadgen, each: int, seconds: float) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        while True:
+            stats = await lg.ask(cmd="stats")
+            if stats["events_min"] >= each or time.monotonic() > deadline:
+                return stats
+            await asyncio.sleep(0.2)
+
+    # -- (c) then (a) --------------------------------------------------------
+    async def steady(self) -> None:
+        a = self.args
+        async with Loadgen.running() as lg:
+            warm = await lg.ask(cmd="open", url=self.url, n=100, rate=1000)
+            await lg.ask(cmd="close")
+            assert warm["ok"] == 100, warm
+        await asyncio.sleep(1)
+        async with Loadgen.running() as lg:
+            rss0 = rss_bytes(self.web_pid)
+            opened = await lg.ask(cmd="open", url=self.url, n=a.subscribers, rate=1000, wait=600)
+            await asyncio.sleep(3)
+            rss1 = rss_bytes(self.web_pid)
+            per = (rss1 - rss0) / max(1, opened["ok"])
+            print(
+                f"(c) memory per idle connection: {per / 1024:.1f} KB "
+                f"(RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MB for {opened['ok']} "
+                f"connections; opened in {opened['secs']:.1f} s, {opened['failed']} failed)"
+                f"   [target <= 16 KB]",
+                flush=True,
+            )
+            await lg.ask(cmd="measure", on=True, every=a.sample_every)
+            await lg.ask(cmd="reset")
+            lg_cpu0 = (await lg.ask(cmd="stats"))["cpu_ms"]
+            total = int(a.rate * a.duration)
+            cpu0, t0 = cpu_seconds(self.web_pid), time.monotonic()
+            start = time.monotonic()
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / a.rate - time.monotonic()))
+                await self.update(i)
+            stats = await self.wait_all(lg, total, 15)
+            cpu1, t1 = cpu_seconds(self.web_pid), time.monotonic()
+            keeps_up = (
+                stats["events_min"] == total
+                and stats["open"] == opened["ok"]
+                and not stats["close_codes"]
+            )
+            print(
+                f"(a) {opened['ok']} subscribers x {a.rate:g} updates/s for {a.duration:g} s "
+                f"({opened['ok'] * a.rate:,.0f} deliveries/s): "
+                f"p50 {stats['p50']:.1f} ms, p90 {stats['p90']:.1f} ms, "
+                f"p99 {stats['p99']:.1f} ms, max {stats['max']:.1f} ms; "
+                f"received min/max {stats['events_min']}/{stats['events_max']} of {total}; "
+                f"server CPU {100 * (cpu1 - cpu0) / (t1 - t0):.0f}% of its core; "
+                f"keeps up: {'yes' if keeps_up else 'NO'}   [target p50 < 50, p99 < 150 ms]",
+                flush=True,
+            )
+            print(
+                f"    of which live stream -> receipt (the web process's part): "
+                f"p50 {stats['fan_p50']:.1f} ms, p99 {stats['fan_p99']:.1f} ms, "
+                f"max {stats['fan_max']:.1f} ms; the rest is publish -> worker -> stream",
+                flush=True,
+            )
+            print(
+                f"    load generator CPU {(stats['cpu_ms'] - lg_cpu0) / 10 / (t1 - t0):.0f}% of "
+                f"core 1 (latency sampled on every {a.sample_every}th client)",
+                flush=True,
+            )
+
+    # -- (b) ---------------------------------------------------------------------
+    async def burst(self, worker: subprocess.Popen[bytes]) -> None:
+        a = self.args
+        async with Loadgen.running() as lg:
+            opened = await lg.ask(
+                cmd="open", url=self.url, n=a.burst_subscribers, rate=1000, wait=600
+            )
+            await asyncio.sleep(2)
+            await lg.ask(cmd="reset")
+            worker.send_signal(signal.SIGSTOP)
+            try:
+                for i in range(a.burst):
+                    await self.update(i)
+            finally:
+                cpu0 = cpu_seconds(self.web_pid)
+                t0 = time.time() * 1000
+                worker.send_signal(signal.SIGCONT)
+            stats = await self.wait_all(lg, a.burst, 60)
+            cpu1 = cpu_seconds(self.web_pid)
+            n = opened["ok"]
+            deliveries = stats["events_total"]
+            secs = (stats["last_receipt"] - t0) / 1000
+            fan_secs = (stats["last_receipt"] - stats["first_receipt"]) / 1000
+            print(
+                f"(b) burst of {a.burst} updates to {n} subscribers: {deliveries:,} deliveries "
+                f"in {secs * 1000:.0f} ms from release ({fan_secs * 1000:.0f} ms first to last "
+                f"receipt) = {deliveries / secs:,.0f} deliveries/s; server CPU "
+                f"{(cpu1 - cpu0) * 1e6 / max(1, deliveries):.2f} us per delivery "
+                f"({cpu1 - cpu0:.2f} s)   [target >= 100,000/s, <= 10 us]",
+                flush=True,
+            )
+            if stats["events_min"] != a.burst:
+                print(f"    NOT all delivered: min {stats['events_min']}", flush=True)
+
+    # -- (d) ---------------------------------------------------------------------
+    async def reconnects(self) -> None:
+        a = self.args
+        async with Loadgen.running() as lg:
+            opened = await lg.ask(cmd="open", url=self.url, n=a.reconnect, rate=2000, wait=600)
+            await asyncio.sleep(1)
+            page = await self.store.read_timeline(FEED, limit=1)
+            await lg.ask(cmd="close", wait=300)
+            await lg.ask(cmd="record", on=True)
+            for i in range(a.missed):
+                await self.update(i)
+            await asyncio.sleep(1)  # projected
+            missed = await self.store.read_live(FEED, page.cursor.position, count=10_000)
+            expect = [[m.type, m.entry_id, m.version] for m in missed]
+            result = await lg.ask(
+                cmd="reconnect",
+                url=self.url,
+                within=a.within,
+                expect=expect,
+                timeout=a.within + 60,
+                wait=a.within + 120,
+            )
+            print(
+                f"(d) {opened['ok']} clients missed {len(expect)} updates and reconnected with "
+                f"since over {a.within:g} s: {result['ok']} recovered exactly, "
+                f"{result['bad']} did not, {result['failed']} failed to connect; all done "
+                f"{result['secs']:.1f} s after the first reconnect   [target: all]",
+                flush=True,
+            )
+            if result["sample"]:
+                print(f"    first bad client: {result['sample']}", flush=True)
+
+
+@contextlib.contextmanager
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGCONT)
+                    proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_ready(port: int, seconds: float = 30) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the web process did not come up")
+
+
+@contextlib.contextmanager
+def services(url: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """A worker (core 1, inherited) and one web process pinned to core 0."""
+    env = dict(
+        os.environ,
+        REDIS_URL=url,
+        NEWSFEED_SECRET_KEY="bench-secret-key-0123456789abcdef",
+        NEWSFEED_LOG_LEVEL="warning",
+    )
+    port = free_port()
+    with (
+        processes() as procs,
+        open(tmp / "worker.log", "wb") as wlog,
+        open(tmp / "web.log", "wb") as log,
+    ):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "feed.cli", "worker"],
+            env=env,
+            cwd=ROOT,
+            stdout=wlog,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(worker)
+        web = subprocess.Popen(
+            ["taskset", "-c", "0", sys.executable, "-m", "feed.cli", "web", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(web)
+        wait_ready(port)
+        try:
+            yield worker, web.pid, port
+        finally:
+            if web.poll() is not None:
+                print((tmp / "web.log").read_text()[-3000:], file=sys.stderr)
+
+
+async def run(
+    args: argparse.Namespace, url: str, worker: subprocess.Popen[bytes], web_pid: int, port: int
+) -> None:
+    redis = connect(url)
+    try:
+        bench = Bench(args, FeedStore(redis), web_pid, port)
+        await bench.setup()
+        await Accounts(redis).create_token(FEED, "bench")
+        print(f"load average before: {loadavg()}", flush=True)
+        if "c" in args.phases or "a" in args.phases:
+            await bench.steady()
+            print(f"load average: {loadavg()}", flush=True)
+        if "b" in args.phases:
+            await bench.burst(worker)
+            print(f"load average: {loadavg()}", flush=True)
+        if "d" in args.phases:
+            await bench.reconnects()
+            print(f"load average: {loadavg()}", flush=True)
+    finally:
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phases", default="abcd", help="which of a, b, c, d to run")
+    parser.add_argument("--subscribers", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--sample-every", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--burst-subscribers", type=int, default=1000)
+    parser.add_argument("--reconnect", type=int, default=10_000)
+    parser.add_argument("--missed", type=int, default=20)
+    parser.add_argument("--within", type=float, default=10.0)
+    parser.add_argument("--deadline", type=float, default=900.0)
+    args = parser.parse_args()
+    if not (LOADGEN.parent / "node_modules" / "ws").exists():
+        sys.exit("run `npm install` in bench/live first")
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < args.reconnect + 1000:  # per process: web and Node each hold one end
+        sys.exit(f"the open-files limit ({hard}) is too low for {args.reconnect} clients")
+    os.sched_setaffinity(0, {1})  # us, valkey, the worker and Node; web gets core 0
+    print(
+        f"newsfeed live benchmark: web on core 0, everything else on core 1 "
+        f"(cores: {os.cpu_count()}, open files: {hard})",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="nf-bench-live-") as tmp:
+        server = EmbeddedRedis(None)
+        with server.running(), services(server.url, Path(tmp)) as (worker, web_pid, port):
+
+            async def bounded() -> None:
+                await asyncio.wait_for(run(args, server.url, worker, web_pid, port), args.deadline)
+
+            asyncio.run(bounded())
+
+
+if __name__ == "__main__":
+    main()
