@@ -7,7 +7,8 @@ at most ``--concurrency`` requests in flight (httpx), and prints:
 
 - throughput (accepted requests per second),
 - p50 / p90 / p99 / max latency of one POST (201 with the entry),
-- how long the worker took to make every entry public after the last POST.
+- how long the worker took to make every entry public after the last POST,
+- how fast one reader pages back through the whole timeline (100 a page).
 
 It is bounded in count and time (``--deadline`` seconds overall) and stops
 every process it started, by pid, whatever happens.
@@ -143,6 +144,32 @@ async def publish(base: str, token: str, count: int, concurrency: int, deadline:
         )
 
 
+async def page_back(base: str, expected: int, deadline: float) -> None:
+    """Read the whole timeline back, 100 entries a page, as a reader would."""
+    seen, pages, latencies = 0, 0, []
+    url = f"/api/v1/feeds/{FEED}/entries?limit=100"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+        started = time.perf_counter()
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            r = await c.get(url)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            page = r.json()
+            seen += len(page["entries"])
+            pages += 1
+            if page["next"] is None:
+                break
+            url = f"/api/v1/feeds/{FEED}/entries?limit=100&before={page['next']}"
+        elapsed = time.perf_counter() - started
+    ok = sorted(latencies)
+    print(
+        f"paging      {seen}/{expected} entries in {pages} pages of 100, {elapsed:.2f} s "
+        f"({pages / elapsed:.0f} pages/s; p50 {statistics.median(ok):.1f} ms, "
+        f"p99 {pct(ok, 99):.1f} ms)"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=5000, help="entries to publish")
@@ -186,6 +213,7 @@ async def main() -> None:
                     f"projection  {public}/{logged} entries public, "
                     f"{(time.perf_counter() - t0) * 1000:.0f} ms after the last POST returned"
                 )
+                await page_back(base, public, deadline)
             finally:
                 stop(web)
                 stop(worker)
