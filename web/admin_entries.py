@@ -95,6 +95,16 @@ async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
     return events
 
 
+async def _version_of(ctx: Ctx, entry_id: str, version: int) -> Entry | None:
+    """The entry as it was at ``version`` (what an edit form was loaded at)."""
+    assert ctx.feed is not None
+    current: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    if current.version == version:
+        return current
+    events = await _history(ctx, entry_id)
+    return next((e.entry for e in events if e.entry.version == version), None)
+
+
 async def entry_page(
     request: Request,
     ctx: Ctx,
@@ -137,8 +147,7 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
     try:
         version = _version(form, "version")
         base_version = _version(form, "base") if form.get("base") else version
-        events = await _history(ctx, entry_id)
-        base = next((e.entry for e in events if e.entry.version == base_version), None)
+        base = await _version_of(ctx, entry_id, base_version)
         if base is None:
             raise InvalidInput(
                 "the version you edited is unknown; reload the entry", field="version"
@@ -173,7 +182,7 @@ async def conflict(
     assert ctx.feed is not None
     current: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
-    base = next((e.entry for e in events if e.entry.version == base_version), current)
+    base = await _version_of(ctx, entry_id, base_version) or current
     changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
     since = [e for e in events if e.entry.version > base_version]
     return ctx.ui.page(

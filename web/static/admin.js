@@ -11,12 +11,20 @@
     var ask = (ev.submitter && ev.submitter.dataset.confirm) || form.dataset.confirm;
     if (ask && !window.confirm(ask)) { ev.preventDefault(); return; }
     form.dataset.sending = "1";
+    var buttons = form.querySelectorAll("button:not([type=button])");
     window.setTimeout(function () {
-      form.querySelectorAll("button:not([type=button])").forEach(function (b) {
-        b.disabled = true;
-        b.classList.add("sending");
-      });
+      buttons.forEach(function (b) { b.disabled = true; b.classList.add("sending"); });
     }, 0);
+    // No answer after 10 s (a flaky connection): allow a retry. It resends the
+    // same form, nonce included, so the server still creates one entry.
+    window.setTimeout(function () {
+      delete form.dataset.sending;
+      buttons.forEach(function (b) {
+        b.disabled = false;
+        b.classList.remove("sending");
+        if (b.id === "post") b.textContent = "Retry post";
+      });
+    }, 10000);
   }, true);
 
   // Coming back with the Back button shows a fresh, usable form.
