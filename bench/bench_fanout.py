@@ -53,12 +53,14 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def start_worker(url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, log: Path, live_retention: int = 10_000) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         REDIS_URL=url,
         NEWSFEED_SECRET_KEY="bench-secret-key-0123456789abcdef",
         NEWSFEED_LOG_LEVEL="warning",
+        # The burst must stay whole in the live stream to be measured.
+        NEWSFEED_LIVE_RETENTION_EVENTS=str(live_retention),
     )
     with open(log, "ab") as fh:
         return subprocess.Popen(
@@ -85,7 +87,19 @@ async def wait_caught_up(store: FeedStore, feed: str, deadline_s: float = 300) -
     raise RuntimeError("the worker did not catch up")
 
 
-async def sustained(store: FeedStore, url: str, rate: float, seconds: float) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+async def sustained(
+    store: FeedStore, url: str, rate: float, seconds: float, worker_pid: int
+) -> None:
     feed = "sustained"
     await store.create_feed(feed, "Sustained")
     reader_redis = connect(url)
@@ -117,10 +131,12 @@ async def sustained(store: FeedStore, url: str, rate: float, seconds: float) -> 
         took = time.perf_counter() - start
         print(f"published {n} events in {took:.1f} s ({n / took:.1f} events/s)")
 
+    cpu0 = cpu_seconds(worker_pid)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(reader())
         tg.create_task(publisher())
     await done.wait()
+    cpu = cpu_seconds(worker_pid) - cpu0
     await reader_redis.aclose()
 
     log_ms = {}
@@ -132,6 +148,7 @@ async def sustained(store: FeedStore, url: str, rate: float, seconds: float) -> 
     e2e = [(received[i] - returned[i]) * 1000 for i in returned if i in received]
     print(summary("worker hop (server ids)", hop))
     print(summary("end to end (client clock)", e2e))
+    print(f"worker CPU: {cpu:.2f} s for {n} events ({cpu / n * 1000:.2f} ms/event), {load()}")
     ok = pct(hop, 50) < 5 and pct(hop, 99) < 20
     print(f"target p50 < 5 ms and p99 < 20 ms: {'met' if ok else 'NOT met'}")
 
@@ -149,7 +166,7 @@ async def burst(store: FeedStore, url: str, count: int, tmp: Path) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
     took = time.perf_counter() - start
     print(f"appended {count} events in {took:.1f} s with no worker running")
-    worker = start_worker(url, tmp / "worker-burst.log")
+    worker = start_worker(url, tmp / "worker-burst.log", live_retention=2 * count)
     try:
         await wait_caught_up(store, feed)
     finally:
@@ -158,7 +175,10 @@ async def burst(store: FeedStore, url: str, count: int, tmp: Path) -> None:
     last = await store.redis.xrevrange(keys.live(feed), "+", "-", count=1)
     length = await store.redis.xlen(keys.live(feed))
     span = (int(last[0][0].split(b"-")[0]) - int(first[0][0].split(b"-")[0])) / 1000
-    print(f"one worker projected {length} events in {span:.2f} s: {length / span:,.0f} events/s")
+    print(
+        f"one worker projected {length} events in {span:.2f} s: "
+        f"{length / span:,.0f} events/s ({load()})"
+    )
 
 
 async def main() -> None:
@@ -173,11 +193,11 @@ async def main() -> None:
     with server.running():
         redis = connect(server.url)
         store = FeedStore(redis, live_retention_events=max(10_000, args.burst))
-        worker = start_worker(server.url, tmp / "worker.log")
+        worker = start_worker(server.url, tmp / "worker.log", 2 * int(args.rate * args.seconds))
         try:
             await asyncio.sleep(1.0)  # let it start
             print(f"valkey {server.url}, one worker (pid {worker.pid}); logs in {tmp}")
-            await sustained(store, server.url, args.rate, args.seconds)
+            await sustained(store, server.url, args.rate, args.seconds, worker.pid)
         finally:
             stop(worker)
         if args.burst:

@@ -42,6 +42,8 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 4
     """Requests in flight to one webhook, per worker process."""
+    webhook_allow_private: bool = False
+    """Allow webhook URLs on loopback/private/link-local addresses (tests, dev)."""
     worker_metrics_port: int | None = None
     """Serve the worker's Prometheus metrics on this port (unset: off)."""
 
@@ -74,6 +76,7 @@ class Settings:
             "webhook_max_delay_seconds": ("NEWSFEED_WEBHOOK_MAX_DELAY_SECONDS", float),
             "webhook_timeout_seconds": ("NEWSFEED_WEBHOOK_TIMEOUT_SECONDS", float),
             "webhook_concurrency": ("NEWSFEED_WEBHOOK_CONCURRENCY", int),
+            "webhook_allow_private": ("NEWSFEED_WEBHOOK_ALLOW_PRIVATE", _bool),
             "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
         }
         for attr, (var, conv) in mapping.items():

@@ -22,12 +22,15 @@ no I/O; ``WebhookStore`` is the Redis adapter, keys from ``feed.keys``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import random
 import re
 import secrets
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,15 +121,64 @@ class Delivery:
 
 
 # -- pure -------------------------------------------------------------------
-def check_url(value: Any) -> str:
+def is_public_address(ip: str) -> bool:
+    """A globally routable unicast address (not loopback, private, link-local...)."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    return addr.is_global and not addr.is_multicast
+
+
+def _literal_ip(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def check_url(value: Any, *, allow_private: bool = False) -> str:
+    """A webhook URL: absolute http(s); unless ``allow_private``, not a
+    loopback, private or link-local address (the worker re-checks what the
+    name resolves to before each request, see ``private_destination``)."""
     if not isinstance(value, str) or not value or len(value) > URL_MAX:
         raise InvalidInput(f"url must be a URL of at most {URL_MAX} characters", field="url")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise InvalidInput("url is not a valid URL", field="url") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput("url must be an absolute http:// or https:// URL", field="url")
     if any(c.isspace() for c in value):
         raise InvalidInput("url must not contain spaces", field="url")
+    if not allow_private:
+        ip = _literal_ip(host)
+        if host == "localhost" or host.endswith(".localhost") or (ip and not is_public_address(ip)):
+            raise InvalidInput(
+                "url must not point at a loopback, private or link-local address "
+                "(NEWSFEED_WEBHOOK_ALLOW_PRIVATE allows it)",
+                field="url",
+            )
     return value
+
+
+async def private_destination(url: str) -> str | None:
+    """Why the URL's host must not be called (it resolves to a non-public
+    address), or None. Checked by the worker before each request."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return None  # let the request fail (and be retried) as a connection error
+    for info in infos:
+        ip = str(info[4][0])
+        if not is_public_address(ip):
+            return f"blocked: {host} resolves to the non-public address {ip}"
+    return None
 
 
 def check_secret(value: Any) -> str:
@@ -217,12 +269,13 @@ class Pending:
 
 
 class WebhookStore:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, allow_private: bool = False) -> None:
         self.redis: Any = redis
+        self.allow_private = allow_private
         self._advance = redis.register_script(scripts.COMPARE_AND_SET)
 
     async def add(self, feed: str, url: Any, secret: Any = None, description: Any = "") -> Webhook:
-        url = check_url(url)
+        url = check_url(url, allow_private=self.allow_private)
         secret = check_secret(secret)
         if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
             raise InvalidInput(
@@ -283,17 +336,20 @@ class WebhookStore:
     async def pending(self, feed: str, batch: int = 200) -> Pending:
         """Live messages after the dispatch position, and the feed's webhooks.
 
-        With no webhooks the position just follows the stream's tail; with
-        no position yet, reading starts at the oldest webhook's creation.
+        With no webhooks there is no position (it is cleared: two cheap
+        reads per batch, no write); with no position, reading starts at the
+        oldest webhook's creation.
         """
         async with translated():
-            pos = _s(await self.redis.get(keys.webhook_pos(feed)))
-            hooks = await self.all(feed)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(keys.webhook_pos(feed))
+                pipe.hvals(keys.webhooks(feed))
+                raw_pos, raw_hooks = await pipe.execute()
+            pos = _s(raw_pos)
+            hooks = sorted((Webhook.loads(r) for r in raw_hooks), key=lambda h: h.created_at)
             if not hooks:
-                last = await self.redis.xrevrange(keys.live(feed), count=1)
-                tail = _s(last[0][0]) if last else "0-0"
-                return Pending(pos, tail, [], hooks, "")
-            start = f"({pos}" if pos else f"{min(h.created_at for h in hooks)}-0"
+                return Pending(pos, "", [], hooks, "")
+            start = f"({pos}" if pos else f"{hooks[0].created_at}-0"
             rows = await self.redis.xrange(keys.live(feed), start, "+", count=batch)
             epoch = _s(await self.redis.get(keys.epoch(feed))) if rows else ""
         messages = [_live_message(sid, f) for sid, f in rows]

@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> Starlette:
                     settings,
                     store,
                     Accounts(redis),
-                    WebhookStore(redis),
+                    WebhookStore(redis, allow_private=settings.webhook_allow_private),
                     DocumentCache(redis),
                     hub,
                 )

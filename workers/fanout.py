@@ -37,7 +37,7 @@ from feed.backlog import Backlog
 from feed.cursor import format_stream_id
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
-from feed.store import FeedStore, _s
+from feed.store import FeedStore, _s, translated
 from feed.webhooks import WebhookStore
 from workers import metrics
 from workers.documents import DocumentRenderer
@@ -66,21 +66,17 @@ class Fanout:
 
     async def run(self) -> None:
         """Run until cancelled; reconnect with jittered backoff on failures."""
-        backoff = 0.1
-        while True:
-            try:
-                if self._wake_pos == "$":
-                    last = await self.store.redis.xrevrange(keys.WAKE, count=1)
-                    self._wake_pos = _s(last[0][0]) if last else "0-0"
-                await self.step()
-                backoff = 0.1
-            except StoreUnavailable as exc:
-                delay = backoff * (0.5 + random.random())
-                log.warning("redis unavailable, retrying in %.2fs: %s", delay, exc)
-                metrics.REDIS_ERRORS.inc()
-                await asyncio.sleep(delay)
-                backoff = min(backoff * 2, 5.0)
-                self._next_sweep = 0.0
+        await resilient("projection", self._once, on_error=self._after_error)
+
+    async def _once(self) -> None:
+        if self._wake_pos == "$":
+            async with translated():
+                last = await self.store.redis.xrevrange(keys.WAKE, count=1)
+            self._wake_pos = _s(last[0][0]) if last else "0-0"
+        await self.step()
+
+    def _after_error(self) -> None:
+        self._next_sweep = 0.0  # look at every feed as soon as Redis is back
 
     async def step(self) -> None:
         feeds = await self._wait_for_work()
@@ -145,7 +141,9 @@ class Fanout:
                 return
 
 
-async def resilient(name: str, step: Callable[[], Awaitable[None]]) -> None:
+async def resilient(
+    name: str, step: Callable[[], Awaitable[None]], on_error: Callable[[], None] | None = None
+) -> None:
     """Run ``step`` forever; back off (jittered) on Redis failures and bugs."""
     backoff = 0.1
     while True:
@@ -153,14 +151,13 @@ async def resilient(name: str, step: Callable[[], Awaitable[None]]) -> None:
             await step()
             backoff = 0.1
             continue
-        except StoreUnavailable as exc:
-            log.warning("%s: redis unavailable: %s", name, exc)
-            metrics.REDIS_ERRORS.inc()
-        except (ConnectionError, OSError, RedisError) as exc:
+        except (StoreUnavailable, ConnectionError, OSError, RedisError) as exc:
             log.warning("%s: redis unavailable: %s", name, exc)
             metrics.REDIS_ERRORS.inc()
         except Exception:
             log.exception("%s failed; retrying", name)
+        if on_error is not None:
+            on_error()
         await asyncio.sleep(backoff * (0.5 + random.random()))
         backoff = min(backoff * 2, 5.0)
 

@@ -84,7 +84,10 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         )
         ctx["store"] = store
         ctx["deliveries"] = DeliveryContext(
-            settings, WebhookStore(redis), ctx["redis"], http_client(settings)
+            settings,
+            WebhookStore(redis, allow_private=settings.webhook_allow_private),
+            ctx["redis"],
+            http_client(settings),
         )
         duties = Duties(store, ctx["redis"], settings.base_url())
         ctx["duties_task"] = asyncio.create_task(duties.run(), name="duties")

@@ -29,5 +29,6 @@ class Dirty:
         """The dirty feeds, waiting up to ``seconds`` for one."""
         if not self._feeds:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._event.wait()
         return self.take()

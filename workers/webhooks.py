@@ -36,16 +36,26 @@ from redis.exceptions import RedisError
 from feed.errors import StoreUnavailable
 from feed.model import now_ms, to_rfc3339
 from feed.settings import Settings
-from feed.webhooks import Delivery, Pending, WebhookStore, backoff_delay, deliveries, headers
+from feed.webhooks import (
+    Delivery,
+    Pending,
+    WebhookStore,
+    backoff_delay,
+    deliveries,
+    headers,
+    private_destination,
+)
 from workers import metrics
 
 log = logging.getLogger("newsfeed.webhooks")
 
 DELIVER = "deliver_webhook"
 ENQUEUE_CONCURRENCY = 16
-RESULT_KEEP_SECONDS = 300
-"""How long a finished job's id still blocks a re-enqueue (covers the
-window between enqueuing a batch and moving the dispatch position)."""
+RESULT_KEEP_SECONDS = 60
+"""How long a finished job's id still blocks a re-enqueue. It only has to
+cover the window between enqueuing a batch and moving the dispatch position
+(milliseconds; about a second when a worker dies in it and another one's
+sweep takes over), and each kept result holds the delivery's body."""
 
 
 async def dispatch(hooks: WebhookStore, pool: ArqRedis, feed: str, batch: int = 200) -> int:
@@ -119,6 +129,9 @@ async def deliver_webhook(
             return "webhook deleted"
         if dc.inflight[webhook_id] >= dc.settings.webhook_concurrency:
             raise Retry(defer=random.uniform(0.2, 1.0))
+        blocked = None if dc.settings.webhook_allow_private else await private_destination(hook.url)
+        if blocked is not None:  # permanent: no point in retrying for an hour
+            return await _dead(dc, delivery, hook.url, blocked)
         dc.inflight[webhook_id] += 1
         try:
             error = await _post(dc.client, hook.url, hook.secret, delivery)
@@ -132,10 +145,7 @@ async def deliver_webhook(
         metrics.WEBHOOK_DELIVERIES.labels("failure").inc()
         now = now_ms()
         if now - created_at >= dc.settings.webhook_max_age_seconds * 1000:
-            await dc.hooks.add_dead(feed, _dead_record(delivery, hook.url, error, now))
-            metrics.WEBHOOK_DELIVERIES.labels("dead").inc()
-            log.warning("webhook %s: delivery %s dead-lettered: %s", hook.url, delivery_id, error)
-            return "dead"
+            return await _dead(dc, delivery, hook.url, error)
         delay = backoff_delay(
             attempt,
             base=dc.settings.webhook_base_delay_seconds,
@@ -149,6 +159,13 @@ async def deliver_webhook(
     except StoreUnavailable as exc:
         log.warning("redis unavailable during webhook delivery, deferring: %s", exc)
         raise Retry(defer=random.uniform(1.0, 3.0)) from exc
+
+
+async def _dead(dc: DeliveryContext, delivery: Delivery, url: str, error: str) -> str:
+    await dc.hooks.add_dead(delivery.feed, _dead_record(delivery, url, error, now_ms()))
+    metrics.WEBHOOK_DELIVERIES.labels("dead").inc()
+    log.warning("webhook %s: delivery %s dead-lettered: %s", url, delivery.delivery_id, error)
+    return "dead"
 
 
 async def _post(client: httpx.AsyncClient, url: str, secret: str, d: Delivery) -> str | None:

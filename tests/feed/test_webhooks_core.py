@@ -48,6 +48,18 @@ def test_urls_and_secrets() -> None:
     for bad in ("ftp://x/", "https:///nohost", "//x/y", "http://a b/", "", None, 1, "h" * 3000):
         with pytest.raises(InvalidInput):
             check_url(bad)
+    for private in (
+        "http://127.0.0.1/",
+        "http://localhost:8000/",
+        "https://10.0.0.8/",
+        "http://[fe80::1]/",
+        "http://169.254.169.254/",
+        "http://0.0.0.0/",
+    ):
+        with pytest.raises(InvalidInput, match="private"):
+            check_url(private)
+        assert check_url(private, allow_private=True) == private
+    assert check_url("http://8.8.8.8/hook") == "http://8.8.8.8/hook"
     assert check_secret(None).startswith("whsec_")
     assert check_secret(None) != check_secret(None)
     with pytest.raises(InvalidInput):

@@ -24,14 +24,18 @@ async def test_register_list_delete(store: FeedStore, services: Services) -> Non
         assert r.headers["location"] == f"{HOOKS}/{generated['id']}"
         r = await c.post(
             HOOKS,
-            json={"url": "http://127.0.0.1:9/x", "secret": "s" * 20, "description": "CMS"},
+            json={
+                "url": "http://two.example:8080/x",
+                "secret": "s" * 20,
+                "description": "CMS",
+            },
             headers=auth,
         )
         assert r.status_code == 201 and r.json()["secret"] == "s" * 20
         listed = (await c.get(HOOKS, headers=auth)).json()["webhooks"]
         assert [h["url"] for h in listed] == [
             "https://partner.example/hook",
-            "http://127.0.0.1:9/x",
+            "http://two.example:8080/x",
         ]
         assert all("secret" not in h for h in listed)
 
@@ -54,6 +58,12 @@ async def test_register_list_delete(store: FeedStore, services: Services) -> Non
         ({"url": "javascript:alert(1)"}, "url"),
         ({"url": "/relative"}, "url"),
         ({"url": 42}, "url"),
+        ({"url": "http://127.0.0.1:8000/internal"}, "url"),
+        ({"url": "http://localhost/"}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data"}, "url"),
+        ({"url": "http://[::1]/"}, "url"),
+        ({"url": "http://10.1.2.3/"}, "url"),
+        ({"url": "http://p.example:99999/"}, "url"),
         ({}, "url"),
         ({"url": "https://p.example/", "secret": "short"}, "secret"),
         ({"url": "https://p.example/", "bogus": 1}, "bogus"),

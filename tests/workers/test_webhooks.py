@@ -20,7 +20,7 @@ async def test_deliveries_are_signed_and_carry_the_live_message(
     pstore: FeedStore, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
-    hooks = WebhookStore(pstore.redis)
+    hooks = WebhookStore(pstore.redis, allow_private=True)
     async with Receiver().serving() as rx:
         hook = await hooks.add("news", rx.on("/hook", always(204)), SECRET)
         workers.start(**FAST_WEBHOOKS)
@@ -75,7 +75,7 @@ async def test_a_500_is_retried_and_a_dead_partner_is_dead_lettered(
     pstore: FeedStore, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
-    hooks = WebhookStore(pstore.redis)
+    hooks = WebhookStore(pstore.redis, allow_private=True)
     async with Receiver().serving() as rx:
         # Fails twice per delivery, then accepts.
         flaky = await hooks.add(
@@ -120,7 +120,7 @@ async def test_a_slow_partner_does_not_hold_back_another(
     pstore: FeedStore, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
-    hooks = WebhookStore(pstore.redis)
+    hooks = WebhookStore(pstore.redis, allow_private=True)
     async with Receiver().serving() as rx:
         await hooks.add("news", rx.on("/slow", always(200, delay=30)), SECRET)
         await hooks.add("news", rx.on("/fast", always(200)), SECRET)
@@ -135,3 +135,24 @@ async def test_a_slow_partner_does_not_hold_back_another(
         # ... while the slow partner has not answered a single one yet.
         assert rx.at("/slow") == []
         assert 1 <= rx.in_flight <= 4  # the per-webhook concurrency bound
+
+
+async def test_a_private_destination_is_not_called(pstore: FeedStore, workers: Workers) -> None:
+    """Without NEWSFEED_WEBHOOK_ALLOW_PRIVATE the worker resolves the host
+    before each request and never calls a loopback/private address."""
+    await make_feed(pstore, "news")
+    hooks = WebhookStore(pstore.redis, allow_private=True)  # as if registered elsewhere
+    async with Receiver().serving() as rx:
+        await hooks.add("news", rx.on("/internal", always(200)), SECRET)
+        env = {k: v for k, v in FAST_WEBHOOKS.items() if k != "NEWSFEED_WEBHOOK_ALLOW_PRIVATE"}
+        workers.start(**env)
+        await pstore.create_entry("news", {"headline": "Breaking"}, actor="t")
+
+        async def dead_lettered() -> bool:
+            return bool(await hooks.list_dead("news"))
+
+        await eventually(dead_lettered, what="the blocked delivery to be dead-lettered")
+        (letter,) = await hooks.list_dead("news")
+        assert letter["last_error"].startswith("blocked: 127.0.0.1")
+        assert letter["attempts"] == 1
+        assert rx.received == []
