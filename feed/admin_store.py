@@ -61,20 +61,32 @@ class AdminStore:
     async def open_session(self, user: str, ttl: int) -> str:
         sid = secrets.token_urlsafe(32)
         async with translated():
-            await self.redis.set(keys.admin_session(sid), user, ex=ttl)
+            await self.redis.set(keys.admin_session(sid), f"{user}|{now_ms()}", ex=ttl)
         return sid
 
     async def session_user(self, sid: str) -> str | None:
+        """The user of a live session; None if unknown, expired or voided."""
         if not isinstance(sid, str) or not 20 <= len(sid) <= 64:
             return None
         async with translated():
-            name = await self.redis.get(keys.admin_session(sid))
-        return None if name is None else _s(name)
+            raw = await self.redis.get(keys.admin_session(sid))
+            if raw is None:
+                return None
+            name, _, issued = _s(raw).rpartition("|")
+            floor = await self.redis.get(keys.admin_session_floor(name))
+        if not issued.isdigit() or (floor is not None and int(issued) < int(floor)):
+            return None
+        return name
 
     async def close_session(self, sid: str) -> None:
         if isinstance(sid, str) and 20 <= len(sid) <= 64:
             async with translated():
                 await self.redis.delete(keys.admin_session(sid))
+
+    async def end_sessions(self, user: str, ttl: int) -> None:
+        """Void every session of ``user`` open now (a new password, say)."""
+        async with translated():
+            await self.redis.set(keys.admin_session_floor(user), now_ms(), ex=ttl)
 
     # -- sign-in throttling -------------------------------------------------
     def _throttle_keys(self, name: str, address: str) -> tuple[str, str]:

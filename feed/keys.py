@@ -41,8 +41,13 @@ AUDIT = f"{PREFIX}:audit"
 
 
 def admin_session(sid: str) -> str:
-    """String with a TTL: the user name of one signed-in admin page session."""
+    """String with a TTL: '<user name>|<issued ms>' of one admin page session."""
     return f"{PREFIX}:session:{sid}"
+
+
+def admin_session_floor(user: str) -> str:
+    """String: ms; the user's admin sessions issued before it are void."""
+    return f"{PREFIX}:session-floor:{user}"
 
 
 # -- per feed -----------------------------------------------------------------

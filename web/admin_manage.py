@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from feed.accounts import User
 from feed.errors import InvalidInput, NotFound
 from feed.store import check_slug, check_timezone
-from web.admin_auth import Ctx
+from web.admin_auth import SESSION_SECONDS, Ctx
 from web.admin_render import flash
 from web.embed import iframe_html
 from web.pages import site_base
@@ -214,7 +214,7 @@ async def update_user(request: Request, ctx: Ctx) -> Response:
 
 
 async def reset_password(request: Request, ctx: Ctx) -> Response:
-    """A new generated password for a user, shown once (for a forgotten one)."""
+    """A new generated password for a user, shown once; their open sessions end."""
     name = request.path_params["name"]
     password = secrets.token_urlsafe(12)
     try:
@@ -222,6 +222,7 @@ async def reset_password(request: Request, ctx: Ctx) -> Response:
     except NotFound as exc:
         flash(request, exc.detail, "warn")
         return RedirectResponse("/admin/users", 303)
+    await ctx.admin.end_sessions(name, SESSION_SECONDS)
     await ctx.admin.record(ctx.user.actor, "user.password", target=name)
     return await users_page(request, ctx, created=(name, password))
 

@@ -160,11 +160,17 @@ async def test_a_forgotten_password_is_replaced_and_shown_once(
 ) -> None:
     await add_user(accounts, "chief", "admin")
     await add_user(accounts, "olena", "editor")
-    async with signed_in(services.base_url, "chief") as (admin, csrf):
+    async with (
+        signed_in(services.base_url, "olena") as (olena, _),
+        signed_in(services.base_url, "chief") as (admin, csrf),
+    ):
+        assert (await olena.get("/admin/")).status_code == 200
         r = await admin.post("/admin/users/olena/password", data={"csrf_token": csrf})
         assert r.status_code == 200
         password = shown_secret(r.text, "new-password")
         assert password not in (await admin.get("/admin/users")).text
+        assert (await olena.get("/admin/")).status_code == 401  # her open session ended
+        assert (await admin.get("/admin/")).status_code == 200  # not everyone's
     async with httpx.AsyncClient(base_url=services.base_url) as client:
         assert (await sign_in(client, "olena", PASSWORD)).status_code == 401
         assert (await sign_in(client, "olena", password)).status_code == 303

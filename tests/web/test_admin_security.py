@@ -66,6 +66,8 @@ async def test_every_admin_route_refuses_anonymous(
 
 async def test_login_page_and_assets_are_public(services: Services) -> None:
     async with httpx.AsyncClient(base_url=services.base_url) as client:
+        r = await client.get("/admin", headers={"Accept": "text/html"}, follow_redirects=True)
+        assert r.status_code == 200 and str(r.url).endswith("/admin/login?next=/admin/")
         page = await client.get("/admin/login")
         assert page.status_code == 200 and "Sign in" in page.text
         assert page.headers["cache-control"] == "no-store"
