@@ -33,13 +33,14 @@ class DocumentCache:
             return None
         return Document(fmt, body, _s(etag), int(modified))
 
-    async def position(self, feed: str) -> str:
-        """The live-stream position of the cached rendering ('' if none)."""
+    async def rendered(self, feed: str) -> tuple[str, str]:
+        """The live-stream position and feed title of the cached rendering."""
         async with translated():
-            return _s(await self.redis.hget(keys.documents(feed), "pos"))
+            pos, title = await self.redis.hmget(keys.documents(feed), ["pos", "title"])
+        return _s(pos), _s(title)
 
-    async def put(self, feed: str, pos: str, docs: list[Document]) -> bool:
-        args: list[Any] = [pos]
+    async def put(self, feed: str, pos: str, title: str, docs: list[Document]) -> bool:
+        args: list[Any] = [pos, "title", title]
         for d in docs:
             args += [d.format, d.body, f"{d.format}:etag", d.etag]
         if docs:
@@ -64,5 +65,5 @@ async def regenerate(
     # Rendering takes milliseconds of CPU: off the event loop, so the
     # process's other duties (the live stream above all) are not held up.
     docs = await asyncio.to_thread(render_all, info, page.entries, modified)
-    await cache.put(feed, format_stream_id(pos), docs)
+    await cache.put(feed, format_stream_id(pos), meta.title, docs)
     return format_stream_id(pos), docs

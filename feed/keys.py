@@ -157,7 +157,7 @@ def webhook_pos(feed: str) -> str:
 
 def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
-    'modified' (ms) and 'pos' (the live-stream id it was rendered at)."""
+    'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""
     return _f(feed, "documents")
 
 

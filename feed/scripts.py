@@ -193,7 +193,8 @@ return 1
 
 # KEYS: documents hash, live stream
 # ARGV: the live position the documents were rendered at, then field/value pairs.
-# Writes only if no newer rendering is there (positions compare as stream ids).
+# Writes unless a rendering of a later position is there (positions compare as
+# stream ids; the same position may be re-rendered, e.g. for a new feed title).
 PUT_DOCUMENTS = """
 local function parse(s)
   local ms, seq = string.match(s, '^(%d+)%-(%d+)$')
@@ -203,7 +204,7 @@ end
 local cur = redis.call('HGET', KEYS[1], 'pos')
 if cur then
   local a, b = parse(cur), parse(ARGV[1])
-  if a[1] > b[1] or (a[1] == b[1] and a[2] >= b[2]) then return 0 end
+  if a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'pos', ARGV[1], unpack(ARGV, 2))
 return 1

@@ -24,6 +24,7 @@ from feed.model import Entry, Event, to_rfc3339
 from feed.validate import sanitize_body
 from web.admin_auth import Ctx
 from web.admin_render import flash, input_time, parse_input_time
+from web.api import json_response
 
 FIELDS = ("headline", "body", "url", "pinned", "publish_at")
 
@@ -253,8 +254,6 @@ async def pin(request: Request, ctx: Ctx) -> Response:
 
 async def history_json(request: Request, ctx: Ctx) -> Response:
     """An entry's every editorial event (who, when, what changed), any status."""
-    from web.api import json_response
-
     events = await _history(ctx, request.path_params["id"])
     return json_response(
         {

@@ -8,7 +8,7 @@ Instead the projection loop marks the feed dirty in-process, this loop waits
 the public timeline. It runs beside the projection loop, never in it, so
 rendering never delays the live stream. A sweep every ``SWEEP`` seconds
 re-renders any feed whose cache is behind its live stream (changes projected
-by another worker, or a rendering lost to a crash). Racing renderings are
+by another worker, or a rendering lost to a crash) or has another title. Racing renderings are
 harmless: the cache keeps the one of the latest live position.
 """
 
@@ -53,6 +53,9 @@ class DocumentRenderer:
             metrics.DOCUMENTS_RENDERED.inc()
 
     async def _stale(self, feed: str) -> bool:
-        cached = await self.cache.position(feed)
+        """Behind the live stream, or rendered with another feed title."""
+        pos, title = await self.cache.rendered(feed)
         bounds = await self.store.bounds(feed)
-        return cached != format_stream_id(bounds.last)
+        if pos != format_stream_id(bounds.last):
+            return True
+        return title != (await self.store.get_feed(feed)).title

@@ -64,6 +64,11 @@ async def test_documents_follow_publish_edit_retract(store: FeedStore, services:
         for path in ("/feeds/news.atom", "/feeds/news.rss", "/feeds/news.json"):
             await _wait_for(c, path, "Second", present=False)
 
+        # A new feed title reaches the documents too (no entry changed).
+        await store.update_feed("news", title="Ukraine live", timezone=None)
+        for path in ("/feeds/news.atom", "/feeds/news.rss", "/feeds/news.json"):
+            await _wait_for(c, path, "Ukraine live")
+
 
 async def test_http_caching_headers_and_304(store: FeedStore, services: Services) -> None:
     await make_feed(store, "news")
