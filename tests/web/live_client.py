@@ -158,12 +158,12 @@ async def next_sse(stream: AsyncIterator[SSEEvent], wait: float = 10) -> SSEEven
     return await asyncio.wait_for(anext(stream), seconds(wait))
 
 
-async def metric(base: str, name: str) -> float:
-    """The sum of a Prometheus metric's samples on a web process."""
+async def metric(base: str, name: str, label: str = "") -> float:
+    """The sum of a Prometheus metric's samples (those with ``label``) on a web process."""
     async with httpx.AsyncClient(base_url=base) as http:
         text = (await http.get("/metrics")).text
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
+        if (line.startswith(name + "{") or line.startswith(name + " ")) and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total

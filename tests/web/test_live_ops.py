@@ -128,11 +128,19 @@ async def test_a_stalled_client_is_cut_off_and_others_get_everything(
         stalled = await websockets.connect(
             ws_url(base, slug), sock=_stalled_socket(port), max_queue=1
         )
+        sse_sock = _stalled_socket(port)
+        sse_reader, sse_writer = await asyncio.open_connection(sock=sse_sock)
+        sse_writer.write(f"GET /api/v1/feeds/{slug}/sse HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await sse_writer.drain()
         await next_json(healthy)
         body = "<p>" + "x" * 8000 + "</p>"
         published = 0
         received: list[dict[str, Any]] = []
-        while await metric(base, "newsfeed_live_slow_consumer_drops_total") < 1:
+        drops = "newsfeed_live_slow_consumer_drops_total"
+        while (
+            await metric(base, drops, 'transport="ws"') < 1
+            or await metric(base, drops, 'transport="sse"') < 1
+        ):
             assert published < 600, "the stalled client was never cut off"
             for _ in range(20):
                 data = {"headline": f"n{published}", "body": body}
@@ -156,6 +164,14 @@ async def test_a_stalled_client_is_cut_off_and_others_get_everything(
         assert got[0]["type"] == "snapshot"
         got_events = got[1:]
         assert got_events == received[: len(got_events)], "a gap-free prefix"
+        # The stalled SSE response was aborted: what it holds ends early.
+        sse_data = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await asyncio.wait_for(sse_reader.read(65536), seconds(10)):
+                sse_data += chunk
+        assert sse_data.startswith(b"HTTP/1.1 200") and b"event: snapshot" in sse_data
+        assert sse_data.count(b"event: publish") < published
+        sse_writer.close()
         assert len(got_events) < published
         since = got_events[-1]["cursor"] if got_events else got[0]["cursor"]
         async with await ws_connect(base, slug, since=since) as ws:
