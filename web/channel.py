@@ -301,14 +301,19 @@ class Channel:
             drop = len(ring) - RING
             self.ring_base = ring[drop - 1].position
             del ring[:drop]
+        delivered = 0
         for kind, subs in self.subs.items():
             if not subs:
                 continue
             for part in chunks(batch, self.chunk_bytes):
                 fan_out(subs, encode(kind, part))
+            delivered += len(subs)
             metrics.LIVE_DELIVERIES.labels(kind).inc(len(batch) * len(subs))
         if self.waiting:
             self._release_waiting()
+        if delivered:
+            # Stream ids are the append time (Redis's clock, ms) of each message.
+            metrics.LIVE_FANOUT_LAG.observe(max(0.0, time.time() - batch[0].position[0] / 1000))
 
     def _release_waiting(self) -> None:
         still: list[tuple[StreamId, Subscriber]] = []

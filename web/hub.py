@@ -36,10 +36,15 @@ Design (why it is fast, and why it never loses or repeats a message):
 - **Snapshots** are read atomically with their cursor (``read_timeline``),
   encoded once and shared for ``SNAPSHOT_TTL`` by concurrent connections
   (single flight); a subscriber then catches up from the snapshot's cursor.
-- **Structured concurrency.** The hub runs in the app's lifespan: its task
-  group owns the channel readers and the SSE heartbeat. A connection's
-  endpoint task owns the connection. ``drain()`` closes every connection
+- **Structured concurrency, and no task per idle socket.** The hub runs in
+  the app's lifespan: its task group owns the channel readers and the SSE
+  heartbeat. A WebSocket's endpoint task owns it until it has been served,
+  then *detaches* it (``web.serve.LiveWebSocketProtocol.detach``): the task
+  ends and the protocol hands client frames to the hub, so an idle
+  connection costs ~8.5 KB and no task. ``drain()`` closes every connection
   (1012 / a final SSE ``reconnect`` event) before the server stops.
+
+Measured figures and what bounds them: docs/PROTOCOL.md, "Server design".
 """
 
 from __future__ import annotations
@@ -177,10 +182,11 @@ class Hub:
                     except Overloaded:
                         del self.channels[feed]
                         raise
-            try:
-                await asyncio.wait_for(chan.ready.wait(), READY_TIMEOUT)
-            except TimeoutError:
-                raise StoreUnavailable("the live stream cannot be read now") from None
+            if not chan.ready.is_set():
+                try:
+                    await asyncio.wait_for(chan.ready.wait(), READY_TIMEOUT)
+                except TimeoutError:
+                    raise StoreUnavailable("the live stream cannot be read now") from None
             if not chan.closing:
                 return chan
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +22,11 @@ LIVE_SLOW_CONSUMERS = Counter(
     "newsfeed_live_slow_consumer_drops_total",
     "Live connections closed because their buffer overflowed",
     ["transport"],
+)
+LIVE_FANOUT_LAG = Histogram(
+    "newsfeed_live_fanout_lag_seconds",
+    "From a batch's first message entering the live stream to its last write to a subscriber",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 LIVE_RESETS = Counter(
     "newsfeed_live_resets_total", "Resumes answered with a reset and a snapshot", ["reason"]

@@ -221,6 +221,9 @@ async function closeAll() {
 }
 
 async function reconnectAll(url, within, expect, timeout) {
+  // Only clients that had a cursor can resume; the others never opened.
+  const never = clients.filter((c) => c.cursor === null).length;
+  clients.splice(0, clients.length, ...clients.filter((c) => c.cursor !== null));
   const started = now();
   const gap = (within * 1000) / Math.max(1, clients.length);
   const want = expect.length;
@@ -274,7 +277,7 @@ async function reconnectAll(url, within, expect, timeout) {
     }
     c.onEvent = null;
   }
-  return { ev: "reconnected", ok, bad, failed, secs, sample };
+  return { ev: "reconnected", ok, bad, failed, never, secs, sample };
 }
 
 async function main() {

@@ -259,3 +259,20 @@ async def test_ws_and_sse_clients_get_the_same_sequence(
             assert [m["entry"]["id"] for m in ws_got] == [e["id"] for e in made]
     finally:
         await ed.aclose()
+
+
+def test_the_live_endpoints_are_documented() -> None:
+    import yaml
+
+    from tests.conftest import ROOT
+    from web import live
+
+    doc = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    protocol = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    for route in live.routes():
+        assert route.path in doc["paths"], route.path  # type: ignore[attr-defined]
+    for code in ("1008", "1009", "1011", "1012", "4000"):
+        assert f"| {code} |" in protocol
+    for heading in ("**snapshot**", "**publish / update / retract**", "**reset**", "**pong**"):
+        assert heading in protocol, heading
+    assert "**reconnect** (SSE only)" in protocol
