@@ -113,7 +113,10 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
 
     return ResilientWorker(
         functions=[
-            func(rebuild_feed, max_tries=3),
+            # Every function's timeout bounds how long a job of a worker that
+            # died stays claimed (arq: the longest timeout + 10 s) before
+            # another worker runs it again: keep them short.
+            func(rebuild_feed, max_tries=3, timeout=60),
             func(
                 deliver_webhook,
                 max_tries=MAX_TRIES,
