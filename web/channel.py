@@ -40,7 +40,11 @@ log = logging.getLogger("newsfeed.live")
 BATCH = 500
 """Messages per XREAD."""
 RING = 2048
-"""Prepared messages each channel keeps (between RING and 2 * RING)."""
+"""Prepared messages each channel keeps (between RING and 2 * RING)..."""
+RING_BYTES = 8 * 1024 * 1024
+"""... and at most about this many bytes of them (big entries, fewer kept)."""
+SNAPSHOT_KEYS = 4
+"""Distinct ``limit`` values whose snapshot is shared at a time."""
 BLOCK_MS = 5000
 SNAPSHOT_TTL = 1.0
 SNAPSHOT_LAG = 32
@@ -67,6 +71,10 @@ def encode(kind: Kind, batch: Sequence[Prepared]) -> bytes:
     if kind == "ws":
         return batch[0].ws if len(batch) == 1 else b"".join(p.ws for p in batch)
     return http_chunk(b"".join(p.sse for p in batch))
+
+
+def _size(p: Prepared) -> int:
+    return len(p.json) + len(p.ws) + len(p.sse)
 
 
 def chunks(batch: Sequence[Prepared], max_bytes: int) -> list[Sequence[Prepared]]:
@@ -215,6 +223,7 @@ class Channel:
         self.epoch = ""
         self.pos: StreamId = ZERO
         self.ring: list[Prepared] = []
+        self.ring_bytes = 0
         self.ring_base: StreamId = ZERO
         """The ring holds every message after this position, up to ``pos``."""
         self.trimmed: StreamId = ZERO
@@ -274,6 +283,7 @@ class Channel:
         self.pos = self.ring_base = bounds.last
         self.trimmed = bounds.max_deleted
         self.ring = []
+        self.ring_bytes = 0
         self._snapshots.clear()
         self.ready.set()
 
@@ -297,10 +307,9 @@ class Channel:
         self.pos = batch[-1].position
         ring = self.ring
         ring.extend(batch)
-        if len(ring) > 2 * RING:
-            drop = len(ring) - RING
-            self.ring_base = ring[drop - 1].position
-            del ring[:drop]
+        self.ring_bytes += sum(_size(p) for p in batch)
+        if len(ring) > 2 * RING or self.ring_bytes > 2 * RING_BYTES:
+            self._trim_ring(len(batch))
         delivered = 0
         for kind, subs in self.subs.items():
             if not subs:
@@ -314,6 +323,21 @@ class Channel:
         if delivered:
             # Stream ids are the append time (Redis's clock, ms) of each message.
             metrics.LIVE_FANOUT_LAG.observe(max(0.0, time.time() - batch[0].position[0] / 1000))
+
+    def _trim_ring(self, at_least: int) -> None:
+        """Keep the newest RING messages within RING_BYTES, and the last batch."""
+        ring = self.ring
+        keep, size = 0, 0
+        for p in reversed(ring):
+            size += _size(p)
+            if keep >= at_least and (keep >= RING or size > RING_BYTES):
+                break
+            keep += 1
+        drop = len(ring) - keep
+        if drop > 0:
+            self.ring_base = ring[drop - 1].position  # the ring holds what follows it
+            del ring[:drop]
+            self.ring_bytes = sum(_size(p) for p in ring)
 
     def _release_waiting(self) -> None:
         still: list[tuple[StreamId, Subscriber]] = []
@@ -394,6 +418,8 @@ class Channel:
                 http_chunk(sse_event("snapshot", str(page.cursor), body)),
                 time.monotonic(),
             )
+            if limit not in self._snapshots and len(self._snapshots) >= SNAPSHOT_KEYS:
+                del self._snapshots[next(iter(self._snapshots))]
             self._snapshots[limit] = result
             return result
         finally:
