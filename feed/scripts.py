@@ -39,12 +39,16 @@ end
 return {'ok', lid}
 """
 
-# KEYS: public pos, public, timeline, live
+# KEYS: public pos, public, timeline, live, log
 # ARGV: expected pos ('' when none yet), new pos, live maxlen,
 #       then groups of six: type, id, version, data, member, old member
+# Fenced twice: the position must be the one the batch was read after, and
+# the batch's last event must still be in the log (a feed that was wiped and
+# created again also starts from an empty position).
 PROJECT = """
 local pos = redis.call('GET', KEYS[1]) or ''
 if pos ~= ARGV[1] then return 0 end
+if #redis.call('XRANGE', KEYS[5], ARGV[2], ARGV[2]) == 0 then return 0 end
 for i = 4, #ARGV, 6 do
   local t, id, v, d, m, om = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
   if om ~= '' then redis.call('ZREM', KEYS[3], om) end

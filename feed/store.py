@@ -391,6 +391,7 @@ class FeedStore:
                     keys.public(feed),
                     keys.timeline(feed),
                     keys.live(feed),
+                    keys.log(feed),
                 ],
                 args=[pos, _s(rows[-1][0]), self.live_retention_events, *_flatten(ops)],
             )
