@@ -181,7 +181,13 @@ def _data_dir_lock(data_dir: Path) -> Iterator[None]:
 async def _services(url: str, settings: Settings) -> AsyncIterator[tuple[FeedStore, Accounts]]:
     redis = connect(url)
     try:
-        yield FeedStore(redis, retention_seconds=settings.retention_seconds), Accounts(redis)
+        store = FeedStore(
+            redis,
+            retention_seconds=settings.retention_seconds,
+            retention_events=settings.retention_events,
+            live_retention_events=settings.live_retention_events,
+        )
+        yield store, Accounts(redis)
     finally:
         await redis.aclose()
 
