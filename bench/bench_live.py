@@ -156,6 +156,39 @@ class Bench:
         )
         self.entries[k] = (entry_id, entry.version)
 
+    async def open_interleaved(
+        self, lg: Loadgen, probe: Loadgen, subscribers: int, probes: int
+    ) -> dict[str, Any]:
+        """Open the subscribers in groups with a probe client after each group.
+
+        The hub writes to its subscribers in connection order, so the probes
+        sit at every depth of the fan-out, not all at its start or its end.
+        Returns the load generator's counts plus the probes' own.
+        """
+        if probes <= 0:
+            opened: dict[str, Any] = await lg.ask(
+                cmd="open", url=self.url, n=subscribers, rate=1000, wait=600
+            )
+            return opened
+        group = max(1, (subscribers - probes) // probes)
+        totals = {"ok": 0, "failed": 0, "secs": 0.0}
+        remaining = subscribers - probes
+        for _ in range(probes):
+            n = min(group, remaining)
+            if n:
+                got = await lg.ask(cmd="open", url=self.url, n=n, rate=1000, wait=600)
+                remaining -= n
+                for k in totals:
+                    totals[k] += got[k]
+            got = await probe.ask(cmd="open", url=self.url, n=1, rate=1000, wait=60)
+            for k in totals:
+                totals[k] += got[k]
+        if remaining:
+            got = await lg.ask(cmd="open", url=self.url, n=remaining, rate=1000, wait=600)
+            for k in totals:
+                totals[k] += got[k]
+        return totals
+
     async def wait_all(self, lg: Loadgen, each: int, seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
         while True:
@@ -172,10 +205,10 @@ class Bench:
             await lg.ask(cmd="close")
             assert warm["ok"] == 100, warm
         await asyncio.sleep(1)
-        async with Loadgen.running() as lg:
+        async with Loadgen.running() as lg, Loadgen.running() as probe:
             rss0 = rss_bytes(self.web_pid)
             cpu_open = cpu_seconds(self.web_pid)
-            opened = await lg.ask(cmd="open", url=self.url, n=a.subscribers, rate=1000, wait=600)
+            opened = await self.open_interleaved(lg, probe, a.subscribers, a.probes)
             cpu_open = cpu_seconds(self.web_pid) - cpu_open
             await asyncio.sleep(3)
             rss1 = rss_bytes(self.web_pid)
@@ -204,6 +237,8 @@ class Bench:
             )
             await lg.ask(cmd="measure", on=True, every=a.sample_every)
             await lg.ask(cmd="reset")
+            await probe.ask(cmd="measure", on=True, every=1)
+            await probe.ask(cmd="reset")
             lg_cpu0 = (await lg.ask(cmd="stats"))["cpu_ms"]
             hist0 = await fanout_histogram(self.port)
             total = int(a.rate * a.duration)
@@ -213,12 +248,16 @@ class Bench:
                 await asyncio.sleep(max(0.0, start + i / a.rate - time.monotonic()))
                 await self.update(i)
             stats = await self.wait_all(lg, total, 15)
+            probed = await self.wait_all(probe, total, 15) if a.probes else None
             cpu1, t1 = cpu_seconds(self.web_pid), time.monotonic()
             hist1 = await fanout_histogram(self.port)
             keeps_up = (
                 stats["events_min"] == total
-                and stats["open"] == opened["ok"]
                 and not stats["close_codes"]
+                and stats["open"] + (probed["open"] if probed else 0) == opened["ok"]
+                and (
+                    probed is None or (probed["events_min"] == total and not probed["close_codes"])
+                )
             )
             print(
                 f"(a) {opened['ok']} subscribers x {a.rate:g} updates/s for {a.duration:g} s "
@@ -231,6 +270,15 @@ class Bench:
                 f"keeps up: {'yes' if keeps_up else 'NO'}   [target p50 < 50, p99 < 150 ms]",
                 flush=True,
             )
+            if probed is not None:
+                print(
+                    f"    measured at {a.probes} probe clients in a second Node process "
+                    f"(interleaved among the subscribers, so the load generator's own backlog "
+                    f"is not counted): p50 {probed['p50']:.1f} ms, p90 {probed['p90']:.1f} ms, "
+                    f"p99 {probed['p99']:.1f} ms, max {probed['max']:.1f} ms; received "
+                    f"min/max {probed['events_min']}/{probed['events_max']} of {total}",
+                    flush=True,
+                )
             print(
                 f"    of which live stream -> receipt (the web process's part): "
                 f"p50 {stats['fan_p50']:.1f} ms, p99 {stats['fan_p99']:.1f} ms, "
@@ -423,6 +471,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--sample-every", type=int, default=10)
+    parser.add_argument(
+        "--probes", type=int, default=50, help="latency probe clients in a second Node process"
+    )
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--burst-subscribers", type=int, default=1000)
     parser.add_argument("--reconnect", type=int, default=10_000)
