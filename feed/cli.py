@@ -26,7 +26,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 from feed import logs
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis
+from feed.embedded import EmbeddedRedis, answers_ping
 from feed.errors import FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
@@ -142,14 +141,7 @@ def _running_embedded(data_dir: Path) -> str | None:
         port = int(_port_file(data_dir).read_text())
     except (OSError, ValueError):
         return None
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(16).startswith(b"+PONG"):
-                return f"redis://127.0.0.1:{port}/0"
-    except OSError:
-        return None
-    return None
+    return f"redis://127.0.0.1:{port}/0" if answers_ping("127.0.0.1", port) else None
 
 
 @contextlib.contextmanager

@@ -41,6 +41,16 @@ def server_binary() -> str:
     return str(path)
 
 
+def answers_ping(host: str, port: int) -> bool:
+    """Does a Redis-protocol server answer PING at host:port?"""
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -121,19 +131,11 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise StoreUnavailable(f"embedded valkey-server exited: {err.strip()[:500]}")
-            if self._ping():
+            if answers_ping(self.host, self.port):
                 return
             time.sleep(0.02)
         self.stop()
         raise StoreUnavailable(f"embedded valkey-server did not answer on port {self.port}")
-
-    def _ping(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM makes valkey flush the AOF and exit cleanly; wait for it."""

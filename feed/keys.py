@@ -159,8 +159,3 @@ def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
     'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""
     return _f(feed, "documents")
-
-
-def lock(feed: str, name: str) -> str:
-    """String with a TTL: a worker's lease on one job of one feed."""
-    return _f(feed, f"lock:{name}")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import nh3
 
 from feed.errors import InvalidInput
-from feed.model import ENTRY_FIELDS, Entry, Event, EventKind, Status, parse_rfc3339
+from feed.model import ENTRY_FIELDS, Entry, Event, Status, parse_rfc3339
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -266,6 +266,3 @@ def publish_due(current: Entry, *, now: int, actor: str = "scheduler") -> Event 
         return None
     entry = dataclasses.replace(current, version=current.version + 1, status="published")
     return Event("publish", entry, actor, now, ("status",))
-
-
-EVENT_KINDS: tuple[EventKind, ...] = ("create", "edit", "retract", "publish")
