@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis, free_port
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench password 123"
@@ -58,7 +58,7 @@ def web(url: str, port: int, log: Path) -> Iterator[None]:
     )
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", "web", "--port", str(port)],
+            [sys.executable, "-m", "newsfeed", "web", "--port", str(port)],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from feed import keys  # noqa: E402
-from feed.embedded import EmbeddedRedis  # noqa: E402
 from feed.store import FeedStore, connect  # noqa: E402
+from newsfeed.embedded import EmbeddedRedis  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -64,7 +64,7 @@ def start_worker(url: str, log: Path, live_retention: int = 10_000) -> subproces
     )
     with open(log, "ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", "worker"], env=env, stdout=fh, stderr=fh, cwd=ROOT
+            [sys.executable, "-m", "newsfeed", "worker"], env=env, stdout=fh, stderr=fh, cwd=ROOT
         )
 
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis, free_port
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "live" / "loadgen.js"
@@ -419,7 +419,7 @@ def services(url: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
         open(tmp / "web.log", "wb") as log,
     ):
         worker = subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", "worker"],
+            [sys.executable, "-m", "newsfeed", "worker"],
             env=env,
             cwd=ROOT,
             stdout=wlog,
@@ -427,7 +427,7 @@ def services(url: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
         )
         procs.append(worker)
         web = subprocess.Popen(
-            ["taskset", "-c", "0", sys.executable, "-m", "feed.cli", "web", "--port", str(port)],
+            ["taskset", "-c", "0", sys.executable, "-m", "newsfeed", "web", "--port", str(port)],
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -33,8 +33,8 @@ import httpx
 
 from feed import keys
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis, free_port
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "bench"
@@ -43,7 +43,7 @@ FEED = "bench"
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as fh:
         return subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", *args],
+            [sys.executable, "-m", "newsfeed", *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis, free_port
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def process(args: list[str], url: str, log: Path) -> Iterator[subprocess.Popen[b
     )
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", *args],
+            [sys.executable, "-m", "newsfeed", *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,

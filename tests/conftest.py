@@ -23,8 +23,8 @@ import pytest
 import redis as syncredis
 
 from feed.accounts import Accounts
-from feed.embedded import EmbeddedRedis, free_port
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_UNIT = float(os.environ.get("NEWSFEED_TEST_TIME_FACTOR", "1"))
@@ -82,7 +82,7 @@ class Proc:
     def start(self) -> Proc:
         fh = open(self.log, "ab")  # noqa: SIM115 - owned by the process
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", *self.args],
+            [sys.executable, "-m", "newsfeed", *self.args],
             env=self.env,
             stdout=fh,
             stderr=subprocess.STDOUT,

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feed.embedded import free_port
 from feed.errors import ConfigError
 from feed.settings import Settings
+from newsfeed.embedded import free_port
 from tests.conftest import ROOT, seconds, wait_http
 
 
@@ -37,7 +37,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     full.pop("REDIS_URL", None)
     full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "feed.cli", *args],
+        [sys.executable, "-m", "newsfeed", *args],
         capture_output=True,
         text=True,
         env=full,
@@ -79,7 +79,7 @@ def test_run_embedded_stops_cleanly_and_keeps_everything(tmp_path: Path) -> None
 
     def start() -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "feed.cli", "run", "--port", str(port), "--data-dir", str(data)],
+            [sys.executable, "-m", "newsfeed", "run", "--port", str(port), "--data-dir", str(data)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -234,10 +234,7 @@ def config(app: Starlette, settings: Settings) -> uvicorn.Config:
     )
 
 
-def serve(settings: Settings) -> None:
-    """Run ``newsfeed web`` until SIGTERM or SIGINT (then drain and exit)."""
-    from web.app import create_app
-
-    app = create_app(settings)
+def serve(app: Starlette, settings: Settings) -> None:
+    """Run ``newsfeed web`` (the app ``create_app`` built) until SIGTERM or SIGINT, then drain."""
     server = DrainingServer(config(app, settings), app)
     server.run()

@@ -145,7 +145,7 @@ async def test_newsfeed_rebuild_command(store: FeedStore, redis_url: str) -> Non
     env = dict(os.environ, REDIS_URL=redis_url, NEWSFEED_SECRET_KEY=SECRET)
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "feed.cli", "rebuild", "--feed", FEED],
+        [sys.executable, "-m", "newsfeed", "rebuild", "--feed", FEED],
         capture_output=True,
         text=True,
         env=env,
@@ -158,7 +158,7 @@ async def test_newsfeed_rebuild_command(store: FeedStore, redis_url: str) -> Non
     assert await materialised(store, FEED) == before
     missing = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "feed.cli", "rebuild", "--feed", "nosuchfeed"],
+        [sys.executable, "-m", "newsfeed", "rebuild", "--feed", "nosuchfeed"],
         capture_output=True,
         text=True,
         env=env,

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import websockets
 
-from feed.embedded import EmbeddedRedis
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis
 from tests.conftest import Proc, Services, make_feed, seconds, start_web, start_worker
 from tests.web.live_client import (
     Editor,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from feed import keys
-from feed.embedded import free_port
 from feed.store import FeedStore
+from newsfeed.embedded import free_port
 from tests.conftest import ROOT, Services, make_feed, seconds, start_web
 from tests.web.helpers import Publisher
 from tests.web.test_pages import kyiv_clock

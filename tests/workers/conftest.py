@@ -16,9 +16,9 @@ import pytest
 import redis as syncredis
 
 from feed import keys
-from feed.embedded import EmbeddedRedis
 from feed.model import Event, project
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis
 from tests.conftest import Proc, seconds, start_worker
 
 FAST_WEBHOOKS = {

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 from feed import keys
-from feed.embedded import EmbeddedRedis, free_port
 from feed.model import now_ms, to_rfc3339
 from feed.store import FeedStore, connect
+from newsfeed.embedded import EmbeddedRedis, free_port
 from tests.conftest import make_feed, seconds
 from tests.workers.conftest import Workers, caught_up, eventually, expected_ops, live_ops
 
