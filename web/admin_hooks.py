@@ -1,6 +1,6 @@
 """Webhooks on the admin page (admin only): register, delete, dead letters.
 
-The registry and delivery are feed.webhooks / workers.webhooks; this module
+The registry and delivery are feed.webhooks / workers.delivery; this module
 only moves forms in and out. A new webhook's signing secret is shown once, in
 the response to the POST that created it.
 """

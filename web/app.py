@@ -23,7 +23,7 @@ from feed.errors import ConfigError, FeedError
 from feed.settings import Settings
 from feed.store import FeedStore, connect
 from feed.webhooks import WebhookStore
-from web import admin, api, documents, embed, live, metrics, pages, webhooks
+from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
 from web.hub import Hub
 from web.problems import feed_error, http_error
 
@@ -75,10 +75,10 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", metrics.endpoint),
         *api.routes(),
         *live.routes(),
-        *webhooks.routes(),
+        *webhook_api.routes(),
         # Feed documents before any "/feeds/{feed}" page route: {feed} would
         # also match "news.atom".
-        *documents.routes(),
+        *syndication.routes(),
         *pages_routes(),
     ]
 

@@ -15,8 +15,8 @@ and a SIGKILL between two steps loses nothing.
 The other duties run beside the projection loop in one task group
 (``Duties``), each with its own reconnect backoff, so none of them can delay
 the live stream: the webhook dispatcher (live stream -> one arq job per
-delivery, fenced by its own position; see ``workers.webhooks``), the feed
-document renderer (see ``workers.documents``) and the pending-count gauges.
+delivery, fenced by its own position; see ``workers.delivery``), the feed
+document renderer (see ``workers.renderer``) and the pending-count gauges.
 Webhook deliveries themselves are arq jobs: unordered, retried, isolated.
 """
 
@@ -40,9 +40,9 @@ from feed.errors import StoreUnavailable
 from feed.store import FeedStore, _s, translated
 from feed.webhooks import WebhookStore
 from workers import metrics
-from workers.documents import DocumentRenderer
+from workers.delivery import dispatch
+from workers.renderer import DocumentRenderer
 from workers.signals import Dirty
-from workers.webhooks import dispatch
 
 log = logging.getLogger("newsfeed.worker")
 

@@ -25,18 +25,18 @@ from feed.settings import Settings
 from feed.store import FeedStore, connect
 from feed.webhooks import WebhookStore
 from workers import metrics
-from workers.fanout import Duties
-from workers.webhooks import (
+from workers.delivery import (
     RESULT_KEEP_SECONDS,
     DeliveryContext,
     deliver_webhook,
     http_client,
 )
+from workers.fanout import Duties
 
 log = logging.getLogger("newsfeed.worker")
 
 MAX_TRIES = 1_000_000
-"""arq's own retry count: deliveries retry by age (see workers.webhooks)."""
+"""arq's own retry count: deliveries retry by age (see workers.delivery)."""
 
 
 async def rebuild_feed(ctx: dict[str, Any], feed: str) -> dict[str, int]:

@@ -7,12 +7,12 @@ from starlette.routing import Route
 
 from feed.webhooks import Delivery, headers
 from tests.web.test_openapi import spec
-from web import documents, webhooks
+from web import syndication, webhook_api
 
 
 def test_webhook_and_document_routes_are_documented() -> None:
     doc = spec()
-    for route in [*webhooks.routes(), *documents.routes()]:
+    for route in [*webhook_api.routes(), *syndication.routes()]:
         assert isinstance(route, Route)
         assert route.path in doc["paths"], route.path
         for method in route.methods or ():

@@ -13,7 +13,7 @@ from feed.model import now_ms
 from feed.store import FeedStore
 from feed.webhooks import WebhookStore, deliveries
 from tests.conftest import make_feed
-from workers.webhooks import _enqueue_all, dispatch
+from workers.delivery import _enqueue_all, dispatch
 
 
 async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
