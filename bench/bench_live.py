@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from feed.accounts import Accounts
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +130,7 @@ class Loadgen:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, store: FeedStore, web_pid: int, port: int):
+    def __init__(self, args: argparse.Namespace, store: Stores, web_pid: int, port: int):
         self.args = args
         self.store = store
         self.web_pid = web_pid
@@ -138,9 +139,9 @@ class Bench:
         self.entries: list[tuple[str, int]] = []
 
     async def setup(self) -> None:
-        await self.store.create_feed(FEED, "Bench")
+        await self.store.registry.create_feed(FEED, "Bench")
         for i in range(20):
-            entry, _ = await self.store.create_entry(
+            entry, _ = await self.store.editorial.create_entry(
                 FEED, {"headline": f"entry {i}", "body": BODY}, actor="bench"
             )
             self.entries.append((entry.id, entry.version))
@@ -151,7 +152,7 @@ class Bench:
         k = i % len(self.entries)
         entry_id, version = self.entries[k]
         headline = f"bench {time.time() * 1000:.3f}"
-        entry = await self.store.edit_entry(
+        entry = await self.store.editorial.edit_entry(
             FEED, entry_id, {"headline": headline}, if_match=version, actor="bench"
         )
         self.entries[k] = (entry_id, entry.version)
@@ -337,13 +338,13 @@ class Bench:
         async with Loadgen.running() as lg:
             opened = await lg.ask(cmd="open", url=self.url, n=a.reconnect, rate=1000, wait=600)
             await asyncio.sleep(1)
-            page = await self.store.read_timeline(FEED, limit=1)
+            page = await self.store.public.read_timeline(FEED, limit=1)
             await lg.ask(cmd="close", wait=300)
             await lg.ask(cmd="record", on=True)
             for i in range(a.missed):
                 await self.update(i)
             await asyncio.sleep(1)  # projected
-            missed = await self.store.read_live(FEED, page.cursor.position, count=10_000)
+            missed = await self.store.live.read_live(FEED, page.cursor.position, count=10_000)
             expect = [[m.type, m.entry_id, m.version] for m in missed]
             cpu0 = cpu_seconds(self.web_pid)
             result = await lg.ask(
@@ -447,7 +448,7 @@ async def run(
 ) -> None:
     redis = connect(url)
     try:
-        bench = Bench(args, FeedStore(redis), web_pid, port)
+        bench = Bench(args, Stores.build(redis), web_pid, port)
         await bench.setup()
         await Accounts(redis).create_token(FEED, "bench")
         print(f"load average before: {loadavg()}", flush=True)

@@ -33,7 +33,8 @@ import httpx
 
 from feed import keys
 from feed.accounts import Accounts
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,8 +185,8 @@ async def main() -> None:
     with server.running():
         redis = connect(server.url)
         try:
-            store = FeedStore(redis)
-            await store.create_feed(FEED, "Bench")
+            store = Stores.build(redis)
+            await store.registry.create_feed(FEED, "Bench")
             token, _ = await Accounts(redis).create_token(FEED, "bench")
             env = dict(
                 os.environ,

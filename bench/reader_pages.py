@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 
 from feed.accounts import Accounts
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,8 +81,8 @@ async def wait_up(base: str) -> None:
 async def seed(url: str, base: str, entries: int) -> str:
     redis = connect(url)
     try:
-        store = FeedStore(redis)
-        await store.create_feed("bench", "Bench", "Europe/Kyiv")
+        store = Stores.build(redis)
+        await store.registry.create_feed("bench", "Bench", "Europe/Kyiv")
         token, _ = await Accounts(redis).create_token("bench", "bench")
     finally:
         await redis.aclose()

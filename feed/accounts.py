@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.store import _s, translated
+from feed.redis_io import as_str, translated
 
 Role = Literal["admin", "editor"]
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]{1,64}$")
@@ -106,14 +106,14 @@ class Accounts:
             raise NotFound(f"no user {name!r}")
         return User(
             name,
-            _s(raw[b"role"]),  # type: ignore[arg-type]
+            as_str(raw[b"role"]),  # type: ignore[arg-type]
             frozenset(orjson.loads(raw.get(b"feeds") or b"[]")),
-            _s(raw[b"password_hash"]),
+            as_str(raw[b"password_hash"]),
         )
 
     async def list_users(self) -> list[User]:
         async with translated():
-            names = sorted(_s(n) for n in await self.redis.smembers(keys.USERS))
+            names = sorted(as_str(n) for n in await self.redis.smembers(keys.USERS))
         return [await self.get_user(n) for n in names]
 
     async def set_grants(self, name: str, feeds: frozenset[str]) -> User:
@@ -178,25 +178,29 @@ class Accounts:
             raw = await self.redis.hgetall(keys.token(token_digest(secret)))
         if not raw:
             return None
-        return Token(_s(raw[b"id"]), _s(raw[b"feed"]), _s(raw[b"name"]), int(raw[b"created_at"]))
+        return Token(
+            as_str(raw[b"id"]), as_str(raw[b"feed"]), as_str(raw[b"name"]), int(raw[b"created_at"])
+        )
 
     async def list_tokens(self, feed: str) -> list[Token]:
         async with translated():
-            digests = sorted(_s(d) for d in await self.redis.smembers(keys.tokens(feed)))
+            digests = sorted(as_str(d) for d in await self.redis.smembers(keys.tokens(feed)))
             out = []
             for digest in digests:
                 raw = await self.redis.hgetall(keys.token(digest))
                 if raw:
                     out.append(
-                        Token(_s(raw[b"id"]), feed, _s(raw[b"name"]), int(raw[b"created_at"]))
+                        Token(
+                            as_str(raw[b"id"]), feed, as_str(raw[b"name"]), int(raw[b"created_at"])
+                        )
                     )
         return out
 
     async def revoke_token(self, feed: str, token_id: str) -> None:
         async with translated():
             for digest in await self.redis.smembers(keys.tokens(feed)):
-                if _s(digest).startswith(token_id) and len(token_id) == 12:
-                    await self.redis.delete(keys.token(_s(digest)))
+                if as_str(digest).startswith(token_id) and len(token_id) == 12:
+                    await self.redis.delete(keys.token(as_str(digest)))
                     await self.redis.srem(keys.tokens(feed), digest)
                     return
         raise NotFound(f"no token {token_id!r} in feed {feed!r}")

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from feed import keys
 from feed.model import Event, now_ms
-from feed.store import _s, translated
+from feed.redis_io import as_str, translated
 
 AUDIT_MAXLEN = 10_000
 
@@ -72,7 +72,7 @@ class AdminStore:
             raw = await self.redis.get(keys.admin_session(sid))
             if raw is None:
                 return None
-            name, _, issued = _s(raw).rpartition("|")
+            name, _, issued = as_str(raw).rpartition("|")
             floor = await self.redis.get(keys.admin_session_floor(name))
         if not issued.isdigit() or (floor is not None and int(issued) < int(floor)):
             return None
@@ -139,9 +139,9 @@ class AdminStore:
             out.append(
                 AuditRecord(
                     int(f[b"at"]),
-                    _s(f[b"actor"]),
-                    _s(f[b"action"]),
-                    _s(f.get(b"feed")) or None,
+                    as_str(f[b"actor"]),
+                    as_str(f[b"action"]),
+                    as_str(f.get(b"feed")) or None,
                     orjson.loads(f.get(b"detail") or b"{}"),
                 )
             )

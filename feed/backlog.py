@@ -7,7 +7,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from feed import keys, scripts
-from feed.store import _s, translated
+from feed.redis_io import as_str, translated
 
 CAP = 100_000
 
@@ -20,7 +20,7 @@ class Backlog:
     async def unprojected(self, feed: str, cap: int = CAP) -> int:
         """Editorial events not yet on the public view (at most ``cap``)."""
         async with translated():
-            pos = _s(await self.redis.get(keys.public_pos(feed)))
+            pos = as_str(await self.redis.get(keys.public_pos(feed)))
             start = f"({pos}" if pos else "-"
             return int(await self._count_after(keys=[keys.log(feed)], args=[start, cap]))
 

@@ -16,7 +16,9 @@ import redis.asyncio as aioredis
 from feed import keys, scripts
 from feed.cursor import format_stream_id
 from feed.documents import Document, FeedInfo, Format, render_all
-from feed.store import FeedStore, _s, translated
+from feed.public import PublicView
+from feed.redis_io import as_str, translated
+from feed.registry import FeedRegistry
 
 
 class DocumentCache:
@@ -31,13 +33,13 @@ class DocumentCache:
             )
         if body is None or etag is None or modified is None:
             return None
-        return Document(fmt, body, _s(etag), int(modified))
+        return Document(fmt, body, as_str(etag), int(modified))
 
     async def rendered(self, feed: str) -> tuple[str, str]:
         """The live-stream position and feed title of the cached rendering."""
         async with translated():
             pos, title = await self.redis.hmget(keys.documents(feed), ["pos", "title"])
-        return _s(pos), _s(title)
+        return as_str(pos), as_str(title)
 
     async def put(self, feed: str, pos: str, title: str, docs: list[Document]) -> bool:
         args: list[Any] = [pos, "title", title]
@@ -50,15 +52,20 @@ class DocumentCache:
 
 
 async def regenerate(
-    store: FeedStore, cache: DocumentCache, feed: str, base_url: str, limit: int = 50
+    registry: FeedRegistry,
+    public: PublicView,
+    cache: DocumentCache,
+    feed: str,
+    base_url: str,
+    limit: int = 50,
 ) -> tuple[str, list[Document]]:
     """Render every format from the public timeline and store it.
 
     Returns the live position rendered at and the documents. ``modified``
     (Last-Modified) is the time of that position: the last public change.
     """
-    meta = await store.get_feed(feed)
-    page = await store.read_timeline(feed, limit=limit)
+    meta = await registry.get_feed(feed)
+    page = await public.read_timeline(feed, limit=limit)
     pos = page.cursor.position
     info = FeedInfo(meta.slug, meta.title, base_url.rstrip("/"), meta.created_at)
     modified = pos[0] if pos[0] else meta.created_at

@@ -1,19 +1,26 @@
-"""The exception tree of newsfeed.
+"""The exception tree of newsfeed: every error it raises on purpose.
 
     FeedError
-    ├── ConfigError            a bad setting; the process refuses to start
-    ├── InvalidInput           client input rejected (422); names the field
-    ├── NotFound               no such feed / entry / token (404)
-    ├── Conflict               a state conflict (409)
-    │   └── IdempotencyMismatch  same Idempotency-Key, different request (422)
-    ├── PreconditionFailed     stale If-Match (412); carries the current version
-    ├── PreconditionRequired   If-Match missing where required (428)
-    ├── Unauthorized           no or bad credentials (401)
-    ├── Forbidden              credentials valid, action not allowed (403)
-    └── StoreUnavailable       Redis unreachable or failing (503)
+    ├── ConfigError              a bad setting; the process refuses to start
+    ├── InvalidInput             client input rejected; names the field
+    │   ├── UnsupportedMediaType   a body of a type we do not read
+    │   └── PayloadTooLarge        a body over its limit
+    ├── NotFound                 no such feed / entry / token
+    ├── Gone                     the entry existed and was retracted
+    ├── Conflict                 a state conflict
+    │   └── IdempotencyMismatch    same Idempotency-Key, different request
+    ├── PreconditionFailed       a stale version (If-Match); carries the current one
+    ├── PreconditionRequired     If-Match missing where required
+    ├── Unauthorized             no or bad credentials
+    ├── Forbidden                credentials valid, action not allowed
+    ├── NotSupported             a feature this deployment does not serve
+    └── Unavailable              cannot serve now; retry later
+        ├── StoreUnavailable       Redis unreachable, loading or failing over
+        └── Overloaded             at the connection limit, or shutting down
 
-Third-party errors (redis-py's) are translated into these where they enter,
-in ``feed.store``; the web layer maps each class to one HTTP status.
+The domain knows nothing of HTTP: ``web/problems.py`` maps each class to
+one status and title. Third-party errors never leave the adapter they enter
+through: redis-py's become ``StoreUnavailable`` in ``feed.redis_io``.
 """
 
 from __future__ import annotations
@@ -22,9 +29,6 @@ from __future__ import annotations
 class FeedError(Exception):
     """Root of every error newsfeed raises on purpose."""
 
-    status = 500
-    title = "Internal error"
-
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -32,53 +36,66 @@ class FeedError(Exception):
 
 
 class ConfigError(FeedError):
-    title = "Bad configuration"
+    pass
 
 
 class InvalidInput(FeedError):
-    status = 422
-    title = "Invalid input"
+    pass
+
+
+class UnsupportedMediaType(InvalidInput):
+    pass
+
+
+class PayloadTooLarge(InvalidInput):
+    pass
 
 
 class NotFound(FeedError):
-    status = 404
-    title = "Not found"
+    pass
+
+
+class Gone(FeedError):
+    pass
 
 
 class Conflict(FeedError):
-    status = 409
-    title = "Conflict"
+    pass
 
 
 class IdempotencyMismatch(Conflict):
-    status = 422
-    title = "Idempotency-Key reused"
+    pass
 
 
 class PreconditionFailed(FeedError):
-    status = 412
-    title = "Precondition failed"
-
     def __init__(self, detail: str, *, current_version: int) -> None:
         super().__init__(detail, field="If-Match")
         self.current_version = current_version
 
 
 class PreconditionRequired(FeedError):
-    status = 428
-    title = "Precondition required"
+    pass
 
 
 class Unauthorized(FeedError):
-    status = 401
-    title = "Unauthorized"
+    pass
 
 
 class Forbidden(FeedError):
-    status = 403
-    title = "Forbidden"
+    pass
 
 
-class StoreUnavailable(FeedError):
-    status = 503
-    title = "Store unavailable"
+class NotSupported(FeedError):
+    pass
+
+
+class Unavailable(FeedError):
+    pass
+
+
+class StoreUnavailable(Unavailable):
+    pass
+
+
+class Overloaded(Unavailable):
+    pass

@@ -40,8 +40,9 @@ import redis.asyncio as aioredis
 from feed import keys, scripts
 from feed.cursor import format_stream_id
 from feed.errors import Conflict, InvalidInput, NotFound
+from feed.livestream import LiveMessage, live_message
 from feed.model import now_ms
-from feed.store import LiveMessage, _live_message, _s, translated
+from feed.redis_io import as_str, translated
 
 URL_MAX = 2000
 SECRET_MIN, SECRET_MAX = 16, 200
@@ -345,14 +346,14 @@ class WebhookStore:
                 pipe.get(keys.webhook_pos(feed))
                 pipe.hvals(keys.webhooks(feed))
                 raw_pos, raw_hooks = await pipe.execute()
-            pos = _s(raw_pos)
+            pos = as_str(raw_pos)
             hooks = sorted((Webhook.loads(r) for r in raw_hooks), key=lambda h: h.created_at)
             if not hooks:
                 return Pending(pos, "", [], hooks, "")
             start = f"({pos}" if pos else f"{hooks[0].created_at}-0"
             rows = await self.redis.xrange(keys.live(feed), start, "+", count=batch)
-            epoch = _s(await self.redis.get(keys.epoch(feed))) if rows else ""
-        messages = [_live_message(sid, f) for sid, f in rows]
+            epoch = as_str(await self.redis.get(keys.epoch(feed))) if rows else ""
+        messages = [live_message(sid, f) for sid, f in rows]
         last = format_stream_id(messages[-1].position) if messages else pos
         return Pending(pos, last, messages, hooks, epoch)
 

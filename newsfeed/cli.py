@@ -31,7 +31,7 @@ from feed.accounts import Accounts
 from feed.errors import FeedError
 from feed.redis_io import translated
 from feed.settings import Settings
-from feed.store import FeedStore
+from feed.stores import Stores
 from newsfeed import logs, supervisor
 from newsfeed.supervisor import check_redis, redis_url_for, services
 from web.app import create_app
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _admin(
-    settings: Settings, action: Callable[[FeedStore, Accounts], Coroutine[Any, Any, int]]
+    settings: Settings, action: Callable[[Stores, Accounts], Coroutine[Any, Any, int]]
 ) -> int:
     with redis_url_for(settings) as url:
 
@@ -146,8 +146,8 @@ async def _translating(coro: Coroutine[Any, Any, int]) -> int:
 
 
 def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
-    async def act(store: FeedStore, accounts: Accounts) -> int:
-        meta = await store.create_feed(args.slug, args.title or args.slug, args.timezone)
+    async def act(store: Stores, accounts: Accounts) -> int:
+        meta = await store.registry.create_feed(args.slug, args.title or args.slug, args.timezone)
         print(meta.slug)
         return 0
 
@@ -155,9 +155,9 @@ def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def act(store: FeedStore, accounts: Accounts) -> int:
-        for slug in await store.list_feeds():
-            meta = await store.get_feed(slug)
+    async def act(store: Stores, accounts: Accounts) -> int:
+        for slug in await store.registry.list_feeds():
+            meta = await store.registry.get_feed(slug)
             print(f"{slug}\t{meta.timezone}\t{meta.title}")
         return 0
 
@@ -179,9 +179,9 @@ def _password() -> tuple[str, bool]:
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     password, generated = _password()
 
-    async def act(store: FeedStore, accounts: Accounts) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
         for feed in args.feed:
-            await store.get_feed(feed)
+            await store.registry.get_feed(feed)
         await accounts.add_user(args.name, password, args.role, frozenset(args.feed))
         if generated:
             print(f"user {args.name} added; password: {password}")
@@ -193,8 +193,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    async def act(store: FeedStore, accounts: Accounts) -> int:
-        await store.get_feed(args.feed)
+    async def act(store: Stores, accounts: Accounts) -> int:
+        await store.registry.get_feed(args.feed)
         secret, _ = await accounts.create_token(args.feed, args.name)
         print(secret)
         return 0
@@ -203,8 +203,8 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    async def act(store: FeedStore, accounts: Accounts) -> int:
-        report = await store.rebuild(args.feed)
+    async def act(store: Stores, accounts: Accounts) -> int:
+        report = await store.retention.rebuild(args.feed)
         print(f"rebuilt {args.feed}: {report['entries']} entries, {report['public']} public")
         return 0
 

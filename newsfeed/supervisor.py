@@ -26,8 +26,9 @@ from pathlib import Path
 
 from feed.accounts import Accounts
 from feed.errors import FeedError
+from feed.redis_io import connect
 from feed.settings import Settings
-from feed.store import FeedStore, connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, answers_ping
 
 log = logging.getLogger("newsfeed")
@@ -35,15 +36,10 @@ DEFAULT_FEED = "news"
 
 
 @contextlib.asynccontextmanager
-async def services(url: str, settings: Settings) -> AsyncIterator[tuple[FeedStore, Accounts]]:
+async def services(url: str, settings: Settings) -> AsyncIterator[tuple[Stores, Accounts]]:
     redis = connect(url)
     try:
-        store = FeedStore(
-            redis,
-            retention_seconds=settings.retention_seconds,
-            retention_events=settings.retention_events,
-            live_retention_events=settings.live_retention_events,
-        )
+        store = Stores.from_settings(redis, settings)
         yield store, Accounts(redis)
     finally:
         await redis.aclose()
@@ -133,8 +129,8 @@ def _bootstrap(settings: Settings, url: str) -> list[str]:
     async def go() -> list[str]:
         lines = []
         async with services(url, settings) as (store, accounts):
-            if not await store.list_feeds():
-                await store.create_feed(DEFAULT_FEED, "News", "UTC")
+            if not await store.registry.list_feeds():
+                await store.registry.create_feed(DEFAULT_FEED, "News", "UTC")
                 lines.append(f"created the feed '{DEFAULT_FEED}'")
             if not await accounts.list_users():
                 password = secrets.token_urlsafe(12)

@@ -23,7 +23,8 @@ import pytest
 import redis as syncredis
 
 from feed.accounts import Accounts
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,16 +58,16 @@ def _flush(redis_url: str) -> None:
 
 
 @pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[FeedStore]:
+async def store(redis_url: str) -> AsyncIterator[Stores]:
     redis = connect(redis_url)
     try:
-        yield FeedStore(redis, retention_seconds=60, retention_events=100)
+        yield Stores.build(redis, retention_seconds=60, retention_events=100)
     finally:
         await redis.aclose()
 
 
 @pytest.fixture
-async def accounts(store: FeedStore) -> Accounts:
+async def accounts(store: Stores) -> Accounts:
     return Accounts(store.redis)
 
 
@@ -172,9 +173,9 @@ def services(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         worker.stop()
 
 
-async def make_feed(store: FeedStore, slug: str = "news", timezone: str = "UTC") -> str:
+async def make_feed(store: Stores, slug: str = "news", timezone: str = "UTC") -> str:
     """Create a feed and return an API token for it."""
-    await store.create_feed(slug, slug.title(), timezone)
+    await store.registry.create_feed(slug, slug.title(), timezone)
     secret, _ = await Accounts(store.redis).create_token(slug, "test")
     return secret
 

@@ -87,8 +87,8 @@ def signature(html: str) -> str:
 
 
 async def dashboard(request: Request, ctx: Ctx) -> Response:
-    slugs = await ctx.nf.store.list_feeds()
-    feeds = [await ctx.nf.store.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
+    slugs = await ctx.nf.store.registry.list_feeds()
+    feeds = [await ctx.nf.store.registry.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
     return ctx.ui.page(request, "dashboard.html", title="Feeds", user=ctx.user, feeds=feeds)
 
 
@@ -102,7 +102,7 @@ async def feed_page(
     nonce: str | None = None,
 ) -> Response:
     assert ctx.feed is not None
-    entries = await ctx.nf.store.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    entries = await ctx.nf.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
     html = entries_html(request, ctx, entries)
     return ctx.ui.page(
         request,
@@ -139,7 +139,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
         )
     try:
         data = compose_data(form, feed.timezone)
-        entry, created = await ctx.nf.store.create_entry(
+        entry, created = await ctx.nf.store.editorial.create_entry(
             feed.slug,
             data,
             actor=ctx.user.actor,
@@ -164,7 +164,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
 async def entries_json(request: Request, ctx: Ctx) -> Response:
     """The editorial list (every status) for the editor screen's live refresh."""
     assert ctx.feed is not None
-    entries = await ctx.nf.store.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    entries = await ctx.nf.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
     html = entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,

@@ -36,9 +36,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from feed.accounts import User
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError, NotFound
-from feed.store import FeedMeta
+from feed.registry import FeedMeta
 from web.admin_render import UI, flash
-from web.problems import problem
+from web.problems import problem, status_of
 
 SESSION_COOKIE = "nf_admin"
 SESSION_SECONDS = 12 * 3600
@@ -170,7 +170,7 @@ def guarded(ui: UI, handler: Handler, *, admin_only: bool = False) -> Endpoint:
             if not user.can_edit(feed):
                 return refuse(request, ui, 403, f"You are not granted the feed {feed!r}.")
             try:
-                ctx.feed = await nf.store.get_feed(feed)
+                ctx.feed = await nf.store.registry.get_feed(feed)
             except NotFound:
                 return refuse(request, ui, 404, f"There is no feed {feed!r}.")
         try:
@@ -178,9 +178,8 @@ def guarded(ui: UI, handler: Handler, *, admin_only: bool = False) -> Endpoint:
         except FeedError as exc:
             if not wants_html(request):
                 raise
-            return ui.page(
-                request, "error.html", exc.status, title=exc.title, detail=exc.detail, user=user
-            )
+            status, title = status_of(exc)
+            return ui.page(request, "error.html", status, title=title, detail=exc.detail, user=user)
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

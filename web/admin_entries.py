@@ -92,14 +92,14 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
 
 async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
     assert ctx.feed is not None
-    events: list[Event] = await ctx.nf.store.history(ctx.feed.slug, entry_id)
+    events: list[Event] = await ctx.nf.store.editorial.history(ctx.feed.slug, entry_id)
     return events
 
 
 async def _version_of(ctx: Ctx, entry_id: str, version: int) -> Entry | None:
     """The entry as it was at ``version`` (what an edit form was loaded at)."""
     assert ctx.feed is not None
-    current: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    current: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
     if current.version == version:
         return current
     events = await _history(ctx, entry_id)
@@ -117,7 +117,7 @@ async def entry_page(
 ) -> Response:
     assert ctx.feed is not None
     entry_id = request.path_params["id"]
-    entry: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    entry: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
     return ctx.ui.page(
         request,
@@ -157,7 +157,7 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
         if not data:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
-        entry = await store.edit_entry(
+        entry = await store.editorial.edit_entry(
             feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor
         )
     except PreconditionFailed:
@@ -181,7 +181,7 @@ async def conflict(
     request: Request, ctx: Ctx, entry_id: str, yours: dict[str, Any], base_version: int
 ) -> Response:
     assert ctx.feed is not None
-    current: Entry = await ctx.nf.store.get_entry(ctx.feed.slug, entry_id)
+    current: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
     base = await _version_of(ctx, entry_id, base_version) or current
     changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
@@ -203,7 +203,7 @@ async def conflict(
 
 async def retract_confirm(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
-    entry = await ctx.nf.store.get_entry(ctx.feed.slug, request.path_params["id"])
+    entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, request.path_params["id"])
     return ctx.ui.page(
         request, "retract.html", title="Retract?", user=ctx.user, feed=ctx.feed, entry=entry
     )
@@ -214,7 +214,7 @@ async def retract(request: Request, ctx: Ctx) -> Response:
     feed, entry_id = ctx.feed.slug, request.path_params["id"]
     form = await request.form()
     try:
-        entry = await ctx.nf.store.retract_entry(
+        entry = await ctx.nf.store.editorial.retract_entry(
             feed, entry_id, if_match=_version(form, "version"), actor=ctx.user.actor
         )
     except PreconditionFailed:
@@ -233,13 +233,13 @@ async def pin(request: Request, ctx: Ctx) -> Response:
     feed, entry_id = ctx.feed.slug, request.path_params["id"]
     want = (await request.form()).get("pinned") == "1"
     store = ctx.nf.store
-    current: Entry = await store.get_entry(feed, entry_id)
+    current: Entry = await store.editorial.get_entry(feed, entry_id)
     word = "Pinned" if want else "Unpinned"
     if current.pinned == want:
         flash(request, f"Already {word.lower()}.", "info")
         return RedirectResponse(f"/admin/feeds/{feed}", 303)
     try:
-        entry = await store.edit_entry(
+        entry = await store.editorial.edit_entry(
             feed, entry_id, {"pinned": want}, if_match=current.version, actor=ctx.user.actor
         )
     except PreconditionFailed:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from feed.accounts import User
 from feed.errors import InvalidInput, NotFound
-from feed.store import check_slug, check_timezone
+from feed.registry import check_slug, check_timezone
 from web.admin_auth import SESSION_SECONDS, Ctx
 from web.admin_render import flash
 from web.embed import iframe_html
@@ -48,7 +48,7 @@ async def create_feed(request: Request, ctx: Ctx) -> Response:
     try:
         check_slug(slug)
         tz = check_timezone(_text(form, "timezone") or "UTC")
-        meta = await ctx.nf.store.create_feed(slug, _text(form, "title", 200) or slug, tz)
+        meta = await ctx.nf.store.registry.create_feed(slug, _text(form, "title", 200) or slug, tz)
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
         return RedirectResponse("/admin/", 303)
@@ -95,7 +95,7 @@ async def save_settings(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     title, tz = _text(form, "title", 200), _text(form, "timezone", 64)
     try:
-        meta = await ctx.nf.store.update_feed(
+        meta = await ctx.nf.store.registry.update_feed(
             ctx.feed.slug, title=title or None, timezone=tz or None
         )
     except InvalidInput as exc:
@@ -142,7 +142,7 @@ async def users_page(
         title="Users",
         user=ctx.user,
         users=users,
-        feeds=await ctx.nf.store.list_feeds(),
+        feeds=await ctx.nf.store.registry.list_feeds(),
         created=created,
     )
 
@@ -153,7 +153,7 @@ async def show_users(request: Request, ctx: Ctx) -> Response:
 
 async def _granted(ctx: Ctx, form: Any) -> frozenset[str]:
     wanted = {f for f in form.getlist("feeds") if isinstance(f, str)}
-    known = set(await ctx.nf.store.list_feeds())
+    known = set(await ctx.nf.store.registry.list_feeds())
     unknown = wanted - known
     if unknown:
         raise InvalidInput(f"no such feed: {', '.join(sorted(unknown))[:200]}", field="feeds")

@@ -13,12 +13,14 @@ from starlette.routing import BaseRoute, Route
 
 from feed.accounts import Token
 from feed.errors import (
-    FeedError,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     PreconditionRequired,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from feed.model import Entry, to_rfc3339
 from web import metrics
@@ -28,21 +30,6 @@ PAGE_MAX = 100
 ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=30"
-
-
-class UnsupportedMediaType(FeedError):
-    status = 415
-    title = "Unsupported media type"
-
-
-class PayloadTooLarge(FeedError):
-    status = 413
-    title = "Payload too large"
-
-
-class Gone(FeedError):
-    status = 410
-    title = "Gone"
 
 
 def _state(request: Request) -> Any:
@@ -149,7 +136,7 @@ async def create_entry(request: Request) -> Response:
     store = _state(request).store
     token = await authorize(request, feed)
     data = await read_json(request)
-    entry, created = await store.create_entry(
+    entry, created = await store.editorial.create_entry(
         feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
     )
     extra = {"Location": f"/api/v1/feeds/{feed}/entries/{entry.id}"}
@@ -166,7 +153,9 @@ async def edit_entry(request: Request) -> Response:
     token = await authorize(request, feed)
     version = required_if_match(request)
     data = await read_json(request)
-    entry = await store.edit_entry(feed, entry_id, data, if_match=version, actor=token.actor)
+    entry = await store.editorial.edit_entry(
+        feed, entry_id, data, if_match=version, actor=token.actor
+    )
     metrics.PUBLISHED.labels("edit").inc()
     return entry_response(entry)
 
@@ -175,7 +164,9 @@ async def retract_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
     store = _state(request).store
     token = await authorize(request, feed)
-    entry = await store.retract_entry(feed, entry_id, if_match=if_match(request), actor=token.actor)
+    entry = await store.editorial.retract_entry(
+        feed, entry_id, if_match=if_match(request), actor=token.actor
+    )
     metrics.PUBLISHED.labels("retract").inc()
     return entry_response(entry)
 
@@ -184,14 +175,14 @@ async def retract_entry(request: Request) -> Response:
 async def list_entries(request: Request) -> Response:
     feed = request.path_params["feed"]
     store = _state(request).store
-    await store.get_feed(feed)
+    await store.registry.get_feed(feed)
     raw_limit = request.query_params.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
         raise InvalidInput(f"limit must be an integer from 1 to {PAGE_MAX}", field="limit")
     before = request.query_params.get("before") or None
     if before is not None and not re.fullmatch(r"[01]:\d{13}:[0-9a-z]{1,40}", before):
         raise InvalidInput("before must be the 'next' value of a previous page", field="before")
-    page = await store.read_timeline(feed, limit=int(raw_limit), before=before)
+    page = await store.public.read_timeline(feed, limit=int(raw_limit), before=before)
     return public_response(
         request,
         {
@@ -214,7 +205,7 @@ async def entry_history(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
     store = _state(request).store
     await _public_or_gone(store, feed, entry_id)
-    events = await store.history(feed, entry_id)
+    events = await store.editorial.history(feed, entry_id)
     versions = [
         {
             "version": e.entry.version,
@@ -230,13 +221,13 @@ async def entry_history(request: Request) -> Response:
 
 
 async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
-    await store.get_feed(feed)
+    await store.registry.get_feed(feed)
     try:
-        entry: Entry = await store.public_entry(feed, entry_id)
+        entry: Entry = await store.public.public_entry(feed, entry_id)
         return entry
     except NotFound:
         try:
-            current = await store.get_entry(feed, entry_id)
+            current = await store.editorial.get_entry(feed, entry_id)
         except NotFound:
             raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
         if current.status == "retracted" and await _was_public(store, feed, entry_id):
@@ -246,7 +237,7 @@ async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
 
 async def _was_public(store: Any, feed: str, entry_id: str) -> bool:
     """Whether readers ever saw the entry (a never-published one stays 404)."""
-    events = await store.history(feed, entry_id)
+    events = await store.editorial.history(feed, entry_id)
     return any(e.entry.status == "published" for e in events)
 
 

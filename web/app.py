@@ -20,8 +20,9 @@ from starlette.routing import BaseRoute, Route
 from feed.accounts import Accounts
 from feed.docstore import DocumentCache
 from feed.errors import ConfigError, FeedError
+from feed.redis_io import connect
 from feed.settings import Settings
-from feed.store import FeedStore, connect
+from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
 from web.hub import Hub
@@ -33,7 +34,7 @@ log = logging.getLogger("newsfeed.web")
 @dataclasses.dataclass(slots=True)
 class AppState:
     settings: Settings
-    store: FeedStore
+    store: Stores
     accounts: Accounts
     webhooks: WebhookStore
     documents: DocumentCache
@@ -93,12 +94,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         redis = connect(redis_url)
-        store = FeedStore(
-            redis,
-            retention_seconds=settings.retention_seconds,
-            retention_events=settings.retention_events,
-            live_retention_events=settings.live_retention_events,
-        )
+        store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,
             max_connections=settings.max_connections,

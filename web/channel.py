@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
+from feed.backoff import Backoff
 from feed.cursor import ZERO, Cursor, StreamId
 from feed.errors import StoreUnavailable
-from feed.store import FeedStore, LiveMessage
+from feed.livestream import LiveMessage
+from feed.stores import Stores
 from feed.wire import (
     CLOSE_RESTART,
     CLOSE_SLOW_CONSUMER,
@@ -215,7 +217,7 @@ class Snapshot:
 class Channel:
     """The fan-out of one feed's live stream in this process."""
 
-    def __init__(self, store: FeedStore, feed: str, *, chunk_bytes: int, linger: float) -> None:
+    def __init__(self, store: Stores, feed: str, *, chunk_bytes: int, linger: float) -> None:
         self.store = store
         self.feed = feed
         self.chunk_bytes = chunk_bytes
@@ -239,22 +241,21 @@ class Channel:
 
     # -- the reader -----------------------------------------------------------
     async def run(self, on_exit: Callable[[Channel], None]) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         try:
             while True:
                 try:
                     if not self.ready.is_set():
                         await self._start()
                     before = self.pos
-                    msgs, bounds = await self.store.tail_live(
+                    msgs, bounds = await self.store.live.tail_live(
                         self.feed, before, count=BATCH, block_ms=BLOCK_MS
                     )
-                    backoff = 0.1
+                    backoff.reset()
                 except StoreUnavailable as exc:
-                    delay = backoff * (0.5 + random.random())
+                    delay = backoff.next_delay()
                     log.warning("live reader of %s: %s; retrying in %.2fs", self.feed, exc, delay)
                     await asyncio.sleep(delay)
-                    backoff = min(backoff * 2, 5.0)
                     continue
                 if (
                     bounds.epoch != self.epoch
@@ -278,7 +279,7 @@ class Channel:
             self.break_all(CLOSE_RESTART, "server restart: reconnect with since")
 
     async def _start(self) -> None:
-        bounds = await self.store.bounds(self.feed)
+        bounds = await self.store.live.bounds(self.feed)
         self.epoch = bounds.epoch
         self.pos = self.ring_base = bounds.last
         self.trimmed = bounds.max_deleted
@@ -410,7 +411,7 @@ class Channel:
         self._snapshot_flights[limit] = flight
         result: Snapshot | None = None
         try:
-            page = await self.store.read_timeline(self.feed, limit=limit)
+            page = await self.store.public.read_timeline(self.feed, limit=limit)
             body = snapshot_json(page.cursor, (e.dumps() for e in page.entries))
             result = Snapshot(
                 page.cursor,

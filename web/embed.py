@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from feed.errors import FeedError, InvalidInput, NotFound
+from feed.errors import InvalidInput, NotFound, NotSupported
 from feed.model import now_ms
-from feed.store import FeedStore, check_slug
+from feed.registry import check_slug
+from feed.stores import Stores
 from web import render
 from web.api import public_response
 from web.pages import Pages, site_base
@@ -32,11 +33,6 @@ DEFAULT_WIDTH = 400
 DEFAULT_HEIGHT = 600
 MIN_SIZE = 120
 PAGE_PATH = re.compile(r"^/(?:feeds|embed)/([^/.]+)(?:/entries/[^/]+)?/?$")
-
-
-class NotImplementedFormat(FeedError):
-    status = 501
-    title = "Not implemented"
 
 
 def _int_param(request: Request, name: str) -> int | None:
@@ -85,12 +81,12 @@ class Embed:
             raise InvalidInput("url is required: the address of a feed page", field="url")
         fmt = request.query_params.get("format", "json")
         if fmt != "json":
-            raise NotImplementedFormat("only format=json is supported", field="format")
+            raise NotSupported("only format=json is supported", field="format")
         max_width = _int_param(request, "maxwidth")
         max_height = _int_param(request, "maxheight")
         feed = self._feed_of(request, url)
-        store: FeedStore = request.app.state.nf.store
-        meta = await store.get_feed(feed)
+        store: Stores = request.app.state.nf.store
+        meta = await store.registry.get_feed(feed)
         width = min(DEFAULT_WIDTH, max(MIN_SIZE, max_width or DEFAULT_WIDTH))
         height = min(DEFAULT_HEIGHT, max(MIN_SIZE, max_height or DEFAULT_HEIGHT))
         base = site_base(request)
@@ -124,8 +120,8 @@ class Embed:
             raise NotFound("url is not a feed page of this site") from None
 
     async def feed_meta(self, request: Request) -> Response:
-        store: FeedStore = request.app.state.nf.store
-        meta = await store.get_feed(request.path_params["feed"])
+        store: Stores = request.app.state.nf.store
+        meta = await store.registry.get_feed(request.path_params["feed"])
         base = site_base(request)
         data = meta.to_json()
         data["url"] = f"{base}/feeds/{quote(meta.slug, safe='')}"

@@ -55,8 +55,8 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from feed.cursor import Cursor, StreamId, resume_decision
-from feed.errors import FeedError, StoreUnavailable
-from feed.store import FeedStore
+from feed.errors import Overloaded, StoreUnavailable
+from feed.stores import Stores
 from feed.wire import (
     CLOSE_RESTART,
     ResetReason,
@@ -84,17 +84,12 @@ READY_TIMEOUT = 5.0
 DRAIN_WAIT = 2.0
 
 
-class Overloaded(FeedError):
-    status = 503
-    title = "Service unavailable"
-
-
 class Hub:
     """Every live connection of this process, and one channel per feed."""
 
     def __init__(
         self,
-        store: FeedStore,
+        store: Stores,
         *,
         max_connections: int,
         client_buffer_bytes: int,
@@ -170,7 +165,7 @@ class Hub:
         while True:
             chan = self.channels.get(feed)
             if chan is None:
-                await self.store.get_feed(feed)
+                await self.store.registry.get_feed(feed)
                 chan = self.channels.get(feed)
                 if chan is None:
                     chan = Channel(
@@ -223,7 +218,7 @@ class Hub:
         if since.epoch != chan.epoch:
             return "epoch"
         if not chan.in_ring(since.position):
-            bounds = await self.store.bounds(chan.feed)
+            bounds = await self.store.live.bounds(chan.feed)
             if resume_decision(since, bounds) == "reset":
                 return reset_reason(since, bounds)
         if await self._catch_up(sub, chan, since.position):
@@ -239,8 +234,8 @@ class Hub:
         """
         while (todo := chan.try_join(sub, position)) is not None:
             if not todo:
-                rows = await self.store.read_live(chan.feed, position, count=BATCH)
-                bounds = await self.store.bounds(chan.feed)
+                rows = await self.store.live.read_live(chan.feed, position, count=BATCH)
+                bounds = await self.store.live.bounds(chan.feed)
                 if bounds.epoch != chan.epoch or bounds.max_deleted > position or not rows:
                     return False
                 todo = chan.prepare(rows)

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from feed.cursor import Cursor
-from feed.errors import FeedError, InvalidInput, StoreUnavailable
+from feed.errors import FeedError, InvalidInput, NotSupported, StoreUnavailable
 from feed.wire import (
     CLOSE_INTERNAL,
     CLOSE_POLICY,
@@ -32,17 +32,12 @@ from feed.wire import (
 )
 from web.channel import Channel, RawConnection, Subscriber, WebSocketConnection
 from web.hub import Hub
-from web.problems import problem
+from web.problems import error_problem
 from web.serve import RAW_EXTENSION
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
 SSE_RETRY_MS = 3000
-
-
-class NotServable(FeedError):
-    status = 501
-    title = "Not implemented"
 
 
 def _hub(scope: Scope) -> Hub:
@@ -53,7 +48,7 @@ def _hub(scope: Scope) -> Hub:
 def _raw(scope: Scope) -> Any:
     raw = scope.get("extensions", {}).get(RAW_EXTENSION)
     if raw is None:
-        raise NotServable("live endpoints are served by `newsfeed web` (its uvicorn protocols)")
+        raise NotSupported("live endpoints are served by `newsfeed web` (its uvicorn protocols)")
     return raw["connection"]
 
 
@@ -78,7 +73,7 @@ def parse_limit(raw: str | None) -> int:
 
 
 def _problem(exc: FeedError) -> Response:
-    return problem(exc.status, exc.title, exc.detail, field=exc.field)
+    return error_problem(exc)
 
 
 # -- WebSocket ------------------------------------------------------------------

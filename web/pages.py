@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute, Route
 
 from feed.errors import NotFound
 from feed.model import Entry, now_ms
-from feed.store import FeedMeta, FeedStore
+from feed.registry import FeedMeta
+from feed.stores import Stores
 from web import render
 from web.security import secure
 from web.static_files import Assets
@@ -85,16 +86,16 @@ class Pages:
         self, request: Request, feed: str, *, limit: int, before: str | None
     ) -> tuple[FeedMeta, dict[str, Any]] | Response:
         """The column's context, or an error page (unknown feed, bad ``before``)."""
-        store: FeedStore = request.app.state.nf.store
+        store: Stores = request.app.state.nf.store
         try:
-            meta = await store.get_feed(feed)
+            meta = await store.registry.get_feed(feed)
         except NotFound:
             return self.error(request, 404, "Feed not found", f"There is no feed {feed!r}.")
         if before is not None and not BEFORE_RE.fullmatch(before):
             return self.error(
                 request, 400, "Bad request", "before must be the 'next' value of a page."
             )
-        page = await store.read_timeline(feed, limit=limit, before=before)
+        page = await store.public.read_timeline(feed, limit=limit, before=before)
         now = now_ms()
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
@@ -130,13 +131,13 @@ class Pages:
 
     async def permalink(self, request: Request) -> Response:
         feed, entry_id = request.path_params["feed"], request.path_params["id"]
-        store: FeedStore = request.app.state.nf.store
+        store: Stores = request.app.state.nf.store
         try:
-            meta = await store.get_feed(feed)
+            meta = await store.registry.get_feed(feed)
         except NotFound:
             return self.error(request, 404, "Feed not found", f"There is no feed {feed!r}.")
         try:
-            entry = await store.public_entry(feed, entry_id)
+            entry = await store.public.public_entry(feed, entry_id)
         except NotFound:
             return await self._missing_entry(request, store, feed, entry_id)
         now = now_ms()
@@ -156,10 +157,10 @@ class Pages:
         )
 
     async def _missing_entry(
-        self, request: Request, store: FeedStore, feed: str, entry_id: str
+        self, request: Request, store: Stores, feed: str, entry_id: str
     ) -> Response:
         try:
-            current = await store.get_entry(feed, entry_id)
+            current = await store.editorial.get_entry(feed, entry_id)
         except NotFound:
             current = None
         if current is not None and current.status == "retracted":

@@ -1,4 +1,8 @@
-"""application/problem+json (RFC 9457) responses, one per FeedError class."""
+"""application/problem+json (RFC 9457): the one place errors become HTTP.
+
+``STATUS`` gives each class of the tree in ``feed.errors`` its status and
+title; a subclass without an entry takes its nearest ancestor's.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,67 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feed.errors import FeedError, PreconditionFailed, Unauthorized
+from feed.errors import (
+    ConfigError,
+    Conflict,
+    FeedError,
+    Forbidden,
+    Gone,
+    IdempotencyMismatch,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    StoreUnavailable,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
 PROBLEM = "application/problem+json"
+
+STATUS: dict[type[FeedError], tuple[int, str]] = {
+    FeedError: (500, "Internal error"),
+    ConfigError: (500, "Bad configuration"),
+    InvalidInput: (422, "Invalid input"),
+    UnsupportedMediaType: (415, "Unsupported media type"),
+    PayloadTooLarge: (413, "Payload too large"),
+    NotFound: (404, "Not found"),
+    Gone: (410, "Gone"),
+    Conflict: (409, "Conflict"),
+    IdempotencyMismatch: (422, "Idempotency-Key reused"),
+    PreconditionFailed: (412, "Precondition failed"),
+    PreconditionRequired: (428, "Precondition required"),
+    Unauthorized: (401, "Unauthorized"),
+    Forbidden: (403, "Forbidden"),
+    NotSupported: (501, "Not implemented"),
+    Unavailable: (503, "Service unavailable"),
+    StoreUnavailable: (503, "Store unavailable"),
+}
+
+
+def status_of(exc: FeedError) -> tuple[int, str]:
+    """The HTTP status and title of an error: its class's, or its nearest ancestor's."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return STATUS[FeedError]  # pragma: no cover - every FeedError has FeedError in its MRO
+
+
+def error_problem(exc: FeedError) -> Response:
+    """The problem+json response of a FeedError."""
+    status, title = status_of(exc)
+    extra: dict[str, Any] = {"field": exc.field}
+    if isinstance(exc, PreconditionFailed):
+        extra["current_version"] = exc.current_version
+        response = problem(status, title, exc.detail, **extra)
+        response.headers["ETag"] = f'"{exc.current_version}"'
+        return response
+    if isinstance(exc, Unauthorized):
+        return problem(status, title, exc.detail)
+    return problem(status, title, exc.detail, **extra)
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -32,15 +94,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 async def feed_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FeedError)
-    extra: dict[str, Any] = {"field": exc.field}
-    if isinstance(exc, PreconditionFailed):
-        extra["current_version"] = exc.current_version
-        response = problem(exc.status, exc.title, exc.detail, **extra)
-        response.headers["ETag"] = f'"{exc.current_version}"'
-        return response
-    if isinstance(exc, Unauthorized):
-        return problem(401, exc.title, exc.detail)
-    return problem(exc.status, exc.title, exc.detail, **extra)
+    return error_problem(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -23,10 +23,12 @@ CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=60"
 async def serve(request: Request, fmt: Format) -> Response:
     nf = request.app.state.nf
     feed: str = request.path_params["feed"]
-    await nf.store.get_feed(feed)
+    await nf.store.registry.get_feed(feed)
     doc: Document | None = await nf.documents.get(feed, fmt)
     if doc is None:
-        _, docs = await regenerate(nf.store, nf.documents, feed, nf.settings.base_url())
+        _, docs = await regenerate(
+            nf.store.registry, nf.store.public, nf.documents, feed, nf.settings.base_url()
+        )
         doc = next(d for d in docs if d.format == fmt)
     headers = {
         "ETag": doc.etag,

@@ -26,7 +26,7 @@ def _hooks(request: Request) -> WebhookStore:
 
 async def _feed(request: Request) -> str:
     feed: str = request.path_params["feed"]
-    await request.app.state.nf.store.get_feed(feed)
+    await request.app.state.nf.store.registry.get_feed(feed)
     await authorize(request, feed)
     return feed
 

@@ -31,10 +31,10 @@ from typing import Any
 import httpx
 from arq import Retry
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 
 from feed.errors import StoreUnavailable
 from feed.model import now_ms, to_rfc3339
+from feed.redis_io import translated
 from feed.settings import Settings
 from feed.webhooks import (
     Delivery,
@@ -82,12 +82,10 @@ async def _enqueue_all(pool: ArqRedis, jobs: list[Delivery]) -> None:
 
 
 async def enqueue(pool: ArqRedis, delivery: Delivery, defer: float | None = None) -> None:
-    try:
+    async with translated():
         await pool.enqueue_job(
             DELIVER, *delivery.to_args(), _job_id=delivery.job_id, _defer_by=defer
         )
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
 
 
 @dataclasses.dataclass

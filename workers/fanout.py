@@ -7,7 +7,7 @@ while the feed's job is running. Instead each worker tails the ``WAKE``
 stream with a blocking XREAD (an event wakes it within a millisecond),
 sweeps every feed once a second (a wake-up lost to a crash between the
 append and the hint costs at most a second), and projects with
-``FeedStore.project_pending``, which is fenced by the projected position:
+``Stores.project_pending``, which is fenced by the projected position:
 at-least-once reading plus an atomic compare-and-set apply gives each event
 exactly once on the public stream, in log order, with any number of workers,
 and a SIGKILL between two steps loses nothing.
@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 
 from feed import keys
 from feed.backlog import Backlog
+from feed.backoff import Backoff
 from feed.cursor import format_stream_id
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
-from feed.store import FeedStore, _s, translated
+from feed.redis_io import as_str, translated
+from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from workers import metrics
 from workers.delivery import dispatch
@@ -54,7 +54,7 @@ GAUGE_SECONDS = 2.0
 
 
 class Fanout:
-    def __init__(self, store: FeedStore, listeners: tuple[Dirty, ...] = ()) -> None:
+    def __init__(self, store: Stores, listeners: tuple[Dirty, ...] = ()) -> None:
         self.store = store
         self.listeners = listeners
         self._wake_pos = "$"
@@ -72,7 +72,7 @@ class Fanout:
         if self._wake_pos == "$":
             async with translated():
                 last = await self.store.redis.xrevrange(keys.WAKE, count=1)
-            self._wake_pos = _s(last[0][0]) if last else "0-0"
+            self._wake_pos = as_str(last[0][0]) if last else "0-0"
         await self.step()
 
     def _after_error(self) -> None:
@@ -86,16 +86,16 @@ class Fanout:
         now = time.monotonic()
         if now >= self._next_schedule:
             self._next_schedule = now + SCHEDULE_SECONDS
-            for feed in await self.store.list_feeds():
-                published = await self.store.publish_due(feed)
+            for feed in await self.store.registry.list_feeds():
+                published = await self.store.editorial.publish_due(feed)
                 for entry in published:
                     log.info("published scheduled entry %s/%s", feed, entry.id)
                 if published:
                     await self.drain(feed)
         if now >= self._next_trim:
             self._next_trim = now + TRIM_SECONDS
-            for feed in await self.store.list_feeds():
-                trimmed = await self.store.trim(feed)
+            for feed in await self.store.registry.list_feeds():
+                trimmed = await self.store.retention.trim(feed)
                 if trimmed:
                     log.info("trimmed %d events from %s", trimmed, feed)
 
@@ -104,28 +104,28 @@ class Fanout:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_SECONDS
-            feeds.update(await self.store.list_feeds())
+            feeds.update(await self.store.registry.list_feeds())
         # Block until a hint arrives or the next timed duty, unless there
         # is work already (then just collect the hints that are waiting).
         block: int | None = None
         if not feeds:
             block = max(1, int((min(self._next_sweep, self._next_schedule) - now) * 1000))
-        try:
+        async with translated():
             res: Any = await self.store.redis.xread(
                 {keys.WAKE: self._wake_pos}, count=1000, block=block
             )
-        except (ConnectionError, OSError, RedisError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
         for _, rows in res or []:
             for sid, fields in rows:
-                self._wake_pos = _s(sid)
-                feeds.add(_s(fields[b"feed"]))
+                self._wake_pos = as_str(sid)
+                feeds.add(as_str(fields[b"feed"]))
         return feeds
 
     async def drain(self, feed: str) -> None:
         """Project everything pending for one feed."""
         while True:
-            consumed = await self.store.project_pending(feed, BATCH, hint=self._positions.get(feed))
+            consumed = await self.store.projection.project_pending(
+                feed, BATCH, hint=self._positions.get(feed)
+            )
             if not consumed:
                 return
             self._positions[feed] = format_stream_id(consumed[-1])
@@ -145,27 +145,26 @@ async def resilient(
     name: str, step: Callable[[], Awaitable[None]], on_error: Callable[[], None] | None = None
 ) -> None:
     """Run ``step`` forever; back off (jittered) on Redis failures and bugs."""
-    backoff = 0.1
+    backoff = Backoff()
     while True:
         try:
             await step()
-            backoff = 0.1
+            backoff.reset()
             continue
-        except (StoreUnavailable, ConnectionError, OSError, RedisError) as exc:
+        except StoreUnavailable as exc:
             log.warning("%s: redis unavailable: %s", name, exc)
             metrics.REDIS_ERRORS.inc()
         except Exception:
             log.exception("%s failed; retrying", name)
         if on_error is not None:
             on_error()
-        await asyncio.sleep(backoff * (0.5 + random.random()))
-        backoff = min(backoff * 2, 5.0)
+        await backoff.sleep()
 
 
 class Dispatcher:
     """Live stream -> webhook delivery jobs, for every feed."""
 
-    def __init__(self, store: FeedStore, hooks: WebhookStore, pool: ArqRedis, dirty: Dirty) -> None:
+    def __init__(self, store: Stores, hooks: WebhookStore, pool: ArqRedis, dirty: Dirty) -> None:
         self.store = store
         self.hooks = hooks
         self.pool = pool
@@ -176,18 +175,18 @@ class Dispatcher:
         feeds = await self.dirty.wait(max(0.01, self._next_sweep - time.monotonic()))
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
-            feeds.update(await self.store.list_feeds())
+            feeds.update(await self.store.registry.list_feeds())
         for feed in sorted(feeds):
             await dispatch(self.hooks, self.pool, feed)
 
 
 class Gauges:
-    def __init__(self, store: FeedStore, backlog: Backlog) -> None:
+    def __init__(self, store: Stores, backlog: Backlog) -> None:
         self.store = store
         self.backlog = backlog
 
     async def step(self) -> None:
-        for feed in await self.store.list_feeds():
+        for feed in await self.store.registry.list_feeds():
             metrics.PENDING_EVENTS.labels(feed).set(await self.backlog.unprojected(feed))
             metrics.DEAD_LETTERS.labels(feed).set(await self.backlog.dead_letters(feed))
         metrics.QUEUED_JOBS.set(await self.backlog.queued_jobs())
@@ -197,7 +196,7 @@ class Gauges:
 class Duties:
     """Everything a worker does besides running arq jobs, in one task group."""
 
-    def __init__(self, store: FeedStore, pool: ArqRedis, base_url: str) -> None:
+    def __init__(self, store: Stores, pool: ArqRedis, base_url: str) -> None:
         to_documents, to_dispatcher = Dirty(), Dirty()
         self.fanout = Fanout(store, (to_documents, to_dispatcher))
         self.documents = DocumentRenderer(store, DocumentCache(store.redis), base_url, to_documents)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import signal
 from typing import Any
 
@@ -18,11 +17,13 @@ import orjson
 from arq import func
 from arq.connections import RedisSettings
 from arq.worker import Worker
-from redis.exceptions import RedisError
 
 from feed import keys
+from feed.backoff import Backoff
+from feed.errors import StoreUnavailable
+from feed.redis_io import connect, translated
 from feed.settings import Settings
-from feed.store import FeedStore, connect
+from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from workers import metrics
 from workers.delivery import (
@@ -41,26 +42,26 @@ MAX_TRIES = 1_000_000
 
 async def rebuild_feed(ctx: dict[str, Any], feed: str) -> dict[str, int]:
     """arq job: rebuild a feed's materialised state from its log."""
-    store: FeedStore = ctx["store"]
-    return await store.rebuild(feed)
+    store: Stores = ctx["store"]
+    return await store.retention.rebuild(feed)
 
 
 class ResilientWorker(Worker):
     """arq's Worker, but a Redis failure while polling backs off and retries
     instead of ending the process (arq would let it propagate)."""
 
-    _backoff = 0.1
+    backoff = Backoff()
 
     async def _poll_iteration(self) -> None:
         try:
-            await super()._poll_iteration()
-            self._backoff = 0.1
-        except (RedisError, OSError) as exc:
-            delay = self._backoff * (0.5 + random.random())
+            async with translated():
+                await super()._poll_iteration()
+            self.backoff.reset()
+        except StoreUnavailable as exc:
+            delay = self.backoff.next_delay()
             log.warning("arq poll: redis unavailable, retrying in %.2fs: %s", delay, exc)
             metrics.REDIS_ERRORS.inc()
             await asyncio.sleep(delay)
-            self._backoff = min(self._backoff * 2, 5.0)
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -76,12 +77,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         redis = connect(redis_url)
-        store = FeedStore(
-            redis,
-            retention_seconds=settings.retention_seconds,
-            retention_events=settings.retention_events,
-            live_retention_events=settings.live_retention_events,
-        )
+        store = Stores.from_settings(redis, settings)
         ctx["store"] = store
         ctx["deliveries"] = DeliveryContext(
             settings,
@@ -107,7 +103,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         dc: DeliveryContext | None = ctx.get("deliveries")
         if dc is not None:
             await dc.client.aclose()
-        store: FeedStore | None = ctx.get("store")
+        store: Stores | None = ctx.get("store")
         if store is not None:
             await store.redis.aclose()
 

@@ -20,7 +20,7 @@ import time
 
 from feed.cursor import format_stream_id
 from feed.docstore import DocumentCache, regenerate
-from feed.store import FeedStore
+from feed.stores import Stores
 from workers import metrics
 from workers.signals import Dirty
 
@@ -31,7 +31,7 @@ SWEEP = 3.0
 
 
 class DocumentRenderer:
-    def __init__(self, store: FeedStore, cache: DocumentCache, base_url: str, dirty: Dirty) -> None:
+    def __init__(self, store: Stores, cache: DocumentCache, base_url: str, dirty: Dirty) -> None:
         self.store = store
         self.cache = cache
         self.base_url = base_url
@@ -45,17 +45,19 @@ class DocumentRenderer:
             feeds |= self.dirty.take()
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP
-            for feed in await self.store.list_feeds():
+            for feed in await self.store.registry.list_feeds():
                 if feed not in feeds and await self._stale(feed):
                     feeds.add(feed)
         for feed in sorted(feeds):
-            await regenerate(self.store, self.cache, feed, self.base_url)
+            await regenerate(
+                self.store.registry, self.store.public, self.cache, feed, self.base_url
+            )
             metrics.DOCUMENTS_RENDERED.inc()
 
     async def _stale(self, feed: str) -> bool:
         """Behind the live stream, or rendered with another feed title."""
         pos, title = await self.cache.rendered(feed)
-        bounds = await self.store.bounds(feed)
+        bounds = await self.store.live.bounds(feed)
         if pos != format_stream_id(bounds.last):
             return True
-        return title != (await self.store.get_feed(feed)).title
+        return title != (await self.store.registry.get_feed(feed)).title

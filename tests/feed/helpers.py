@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from feed import keys
-from feed.store import FeedStore
+from feed.stores import Stores
 
 
-async def materialised(store: FeedStore, feed: str) -> dict[str, Any]:
+async def materialised(store: Stores, feed: str) -> dict[str, Any]:
     """Everything derived from the log: editorial state and public view."""
     r = store.redis
     return {
@@ -21,7 +21,7 @@ async def materialised(store: FeedStore, feed: str) -> dict[str, Any]:
     }
 
 
-async def wipe_materialised(store: FeedStore, feed: str) -> None:
+async def wipe_materialised(store: Stores, feed: str) -> None:
     for key in (
         keys.entries(feed),
         keys.versions(feed),

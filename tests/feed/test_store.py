@@ -11,7 +11,7 @@ import pytest
 from feed import keys
 from feed.errors import IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, now_ms, to_rfc3339
-from feed.store import FeedStore
+from feed.stores import Stores
 from feed.validate import BACKDATE_LIMIT_MS
 from tests.conftest import seconds
 
@@ -20,59 +20,59 @@ MIN = 60_000
 
 
 @pytest.fixture
-async def feed(store: FeedStore) -> str:
-    await store.create_feed(FEED, "News")
+async def feed(store: Stores) -> str:
+    await store.registry.create_feed(FEED, "News")
     return FEED
 
 
-async def log_len(store: FeedStore) -> int:
+async def log_len(store: Stores) -> int:
     return int(await store.redis.xlen(keys.log(FEED)))
 
 
-async def live(store: FeedStore) -> list[tuple[str, str, int]]:
-    return [(m.type, m.entry_id, m.version) for m in await store.read_live(FEED, (0, 0))]
+async def live(store: Stores) -> list[tuple[str, str, int]]:
+    return [(m.type, m.entry_id, m.version) for m in await store.live.read_live(FEED, (0, 0))]
 
 
-async def post(store: FeedStore, **data: object) -> Entry:
-    entry, created = await store.create_entry(FEED, {"headline": "h", **data}, actor="t")
+async def post(store: Stores, **data: object) -> Entry:
+    entry, created = await store.editorial.create_entry(FEED, {"headline": "h", **data}, actor="t")
     assert created
     return entry
 
 
 async def test_post_appends_one_event_and_projects_to_the_public_view(
-    store: FeedStore, feed: str
+    store: Stores, feed: str
 ) -> None:
     before = now_ms()
-    entry, created = await store.create_entry(
+    entry, created = await store.editorial.create_entry(
         feed, {"headline": "Talks resume", "body": "<p>Istanbul</p>"}, actor="token:cms"
     )
     assert created and entry.version == 1 and entry.status == "published"
     assert before <= entry.published_at <= now_ms()
     assert await log_len(store) == 1
-    assert await store.get_entry(feed, entry.id) == entry
-    [event] = await store.history(feed, entry.id)
+    assert await store.editorial.get_entry(feed, entry.id) == entry
+    [event] = await store.editorial.history(feed, entry.id)
     assert (event.kind, event.entry, event.actor) == ("create", entry, "token:cms")
     # Invisible to readers until projected (the worker's job) ...
     with pytest.raises(NotFound):
-        await store.public_entry(feed, entry.id)
-    await store.project_pending(feed)
-    assert await store.public_entry(feed, entry.id) == entry
-    page = await store.read_timeline(feed, limit=10)
+        await store.public.public_entry(feed, entry.id)
+    await store.projection.project_pending(feed)
+    assert await store.public.public_entry(feed, entry.id) == entry
+    page = await store.public.read_timeline(feed, limit=10)
     assert page.entries == [entry] and page.next is None
     assert await live(store) == [("publish", entry.id, 1)]
     # ... and projecting again changes nothing.
-    assert await store.project_pending(feed) == []
+    assert await store.projection.project_pending(feed) == []
     assert await live(store) == [("publish", entry.id, 1)]
 
 
-async def test_edit_with_and_without_the_updated_mark(store: FeedStore, feed: str) -> None:
+async def test_edit_with_and_without_the_updated_mark(store: Stores, feed: str) -> None:
     v1 = await post(store, headline="Trump calls Putn")
-    v2 = await store.edit_entry(
+    v2 = await store.editorial.edit_entry(
         feed, v1.id, {"headline": "Trump calls Putin"}, if_match=1, actor="a"
     )
     assert v2.version == 2 and v2.updated_at is None and v2.headline == "Trump calls Putin"
     assert v2.published_at == v1.published_at
-    v3 = await store.edit_entry(
+    v3 = await store.editorial.edit_entry(
         feed,
         v1.id,
         {"body": "<p>They spoke for an hour.</p>", "mark_updated": True},
@@ -80,35 +80,37 @@ async def test_edit_with_and_without_the_updated_mark(store: FeedStore, feed: st
         actor="a",
     )
     assert v3.version == 3 and v3.updated_at is not None and v3.updated_at >= v1.published_at
-    await store.project_pending(feed)
-    assert await store.public_entry(feed, v1.id) == v3
+    await store.projection.project_pending(feed)
+    assert await store.public.public_entry(feed, v1.id) == v3
     assert await live(store) == [("publish", v1.id, 1), ("update", v1.id, 2), ("update", v1.id, 3)]
-    assert [e.entry.version for e in await store.history(feed, v1.id)] == [1, 2, 3]
-    assert await store.get_entry(feed, v1.id) == v3
+    assert [e.entry.version for e in await store.editorial.history(feed, v1.id)] == [1, 2, 3]
+    assert await store.editorial.get_entry(feed, v1.id) == v3
 
 
-async def test_a_stale_if_match_is_412_and_writes_nothing(store: FeedStore, feed: str) -> None:
+async def test_a_stale_if_match_is_412_and_writes_nothing(store: Stores, feed: str) -> None:
     v1 = await post(store)
-    await store.edit_entry(feed, v1.id, {"headline": "second"}, if_match=1, actor="a")
-    length, state = await log_len(store), await store.get_entry(feed, v1.id)
+    await store.editorial.edit_entry(feed, v1.id, {"headline": "second"}, if_match=1, actor="a")
+    length, state = await log_len(store), await store.editorial.get_entry(feed, v1.id)
     for stale in (1, 3, 0):
         with pytest.raises(PreconditionFailed) as info:
-            await store.edit_entry(feed, v1.id, {"headline": "lost"}, if_match=stale, actor="b")
-        assert info.value.current_version == 2 and info.value.status == 412
+            await store.editorial.edit_entry(
+                feed, v1.id, {"headline": "lost"}, if_match=stale, actor="b"
+            )
+        assert info.value.current_version == 2
     with pytest.raises(PreconditionFailed):
-        await store.retract_entry(feed, v1.id, if_match=1, actor="b")
+        await store.editorial.retract_entry(feed, v1.id, if_match=1, actor="b")
     assert await log_len(store) == length
-    assert await store.get_entry(feed, v1.id) == state
-    assert len(await store.history(feed, v1.id)) == 2
+    assert await store.editorial.get_entry(feed, v1.id) == state
+    assert len(await store.editorial.history(feed, v1.id)) == 2
 
 
-async def test_two_editors_racing_on_one_version_cannot_both_win(
-    store: FeedStore, feed: str
-) -> None:
+async def test_two_editors_racing_on_one_version_cannot_both_win(store: Stores, feed: str) -> None:
     v1 = await post(store)
     results = await asyncio.gather(
         *(
-            store.edit_entry(feed, v1.id, {"headline": f"editor {i}"}, if_match=1, actor=f"e{i}")
+            store.editorial.edit_entry(
+                feed, v1.id, {"headline": f"editor {i}"}, if_match=1, actor=f"e{i}"
+            )
             for i in range(12)
         ),
         return_exceptions=True,
@@ -117,30 +119,34 @@ async def test_two_editors_racing_on_one_version_cannot_both_win(
     lost = [r for r in results if isinstance(r, PreconditionFailed)]
     assert len(won) == 1 and len(lost) == 11
     assert await log_len(store) == 2
-    assert await store.get_entry(feed, v1.id) == won[0]
+    assert await store.editorial.get_entry(feed, v1.id) == won[0]
 
 
-async def test_invalid_edits_write_nothing(store: FeedStore, feed: str) -> None:
+async def test_invalid_edits_write_nothing(store: Stores, feed: str) -> None:
     v1 = await post(store)
     for data in ({"headline": ""}, {"nope": 1}, {}, {"headline": "h"}):
         with pytest.raises(InvalidInput):
-            await store.edit_entry(feed, v1.id, data, if_match=1, actor="a")
+            await store.editorial.edit_entry(feed, v1.id, data, if_match=1, actor="a")
     with pytest.raises(NotFound):
-        await store.edit_entry(feed, "nosuchentry", {"headline": "x"}, if_match=1, actor="a")
+        await store.editorial.edit_entry(
+            feed, "nosuchentry", {"headline": "x"}, if_match=1, actor="a"
+        )
     with pytest.raises(InvalidInput):
-        await store.create_entry(feed, {"headline": "x" * 301}, actor="a")
+        await store.editorial.create_entry(feed, {"headline": "x" * 301}, actor="a")
     with pytest.raises(NotFound):
-        await store.create_entry("nosuchfeed", {"headline": "x"}, actor="a")
+        await store.editorial.create_entry("nosuchfeed", {"headline": "x"}, actor="a")
     assert await log_len(store) == 1
-    assert await store.get_entry(feed, v1.id) == v1
+    assert await store.editorial.get_entry(feed, v1.id) == v1
 
 
 async def test_an_idempotent_retry_returns_the_same_entry_and_appends_nothing(
-    store: FeedStore, feed: str
+    store: Stores, feed: str
 ) -> None:
     data = {"headline": "Once", "pinned": True}
-    first, created = await store.create_entry(feed, data, actor="a", idempotency_key="k-1")
-    again, created_again = await store.create_entry(
+    first, created = await store.editorial.create_entry(
+        feed, data, actor="a", idempotency_key="k-1"
+    )
+    again, created_again = await store.editorial.create_entry(
         feed, {"pinned": True, "headline": "Once"}, actor="a", idempotency_key="k-1"
     )
     assert created and not created_again and again == first
@@ -148,61 +154,67 @@ async def test_an_idempotent_retry_returns_the_same_entry_and_appends_nothing(
     ttl = await store.redis.ttl(keys.idempotency(feed, "k-1"))
     assert ttl > 24 * 3600
     with pytest.raises(IdempotencyMismatch) as info:
-        await store.create_entry(feed, {"headline": "Other"}, actor="a", idempotency_key="k-1")
-    assert info.value.status == 422 and info.value.field == "Idempotency-Key"
+        await store.editorial.create_entry(
+            feed, {"headline": "Other"}, actor="a", idempotency_key="k-1"
+        )
+    assert info.value.field == "Idempotency-Key"
     with pytest.raises(InvalidInput):
-        await store.create_entry(feed, data, actor="a", idempotency_key="bad key")
+        await store.editorial.create_entry(feed, data, actor="a", idempotency_key="bad key")
     # A different key is a different request.
-    _, created_other = await store.create_entry(feed, data, actor="a", idempotency_key="k-2")
+    _, created_other = await store.editorial.create_entry(
+        feed, data, actor="a", idempotency_key="k-2"
+    )
     assert created_other
     assert await log_len(store) == 2
 
 
 async def test_a_retry_is_answered_even_if_it_would_no_longer_validate(
-    store: FeedStore, feed: str
+    store: Stores, feed: str
 ) -> None:
     margin = int(seconds(1.5) * 1000)
     edge = to_rfc3339(now_ms() - BACKDATE_LIMIT_MS + margin)
     data = {"headline": "backdated to the limit", "published_at": edge}
-    first, _ = await store.create_entry(feed, data, actor="a", idempotency_key="edge")
+    first, _ = await store.editorial.create_entry(feed, data, actor="a", idempotency_key="edge")
     await asyncio.sleep(margin / 1000 + 0.2)
     with pytest.raises(InvalidInput):  # the same request without the key is now too old
-        await store.create_entry(feed, data, actor="a")
-    again, created = await store.create_entry(feed, data, actor="a", idempotency_key="edge")
+        await store.editorial.create_entry(feed, data, actor="a")
+    again, created = await store.editorial.create_entry(
+        feed, data, actor="a", idempotency_key="edge"
+    )
     assert again == first and not created
     with pytest.raises(IdempotencyMismatch):
-        await store.create_entry(feed, {"headline": ""}, actor="a", idempotency_key="edge")
+        await store.editorial.create_entry(
+            feed, {"headline": ""}, actor="a", idempotency_key="edge"
+        )
     assert await log_len(store) == 1
 
 
-async def test_concurrent_retries_with_one_key_create_one_entry(
-    store: FeedStore, feed: str
-) -> None:
+async def test_concurrent_retries_with_one_key_create_one_entry(store: Stores, feed: str) -> None:
     results = await asyncio.gather(
         *(
-            store.create_entry(feed, {"headline": "flaky"}, actor="a", idempotency_key="same")
+            store.editorial.create_entry(
+                feed, {"headline": "flaky"}, actor="a", idempotency_key="same"
+            )
             for _ in range(10)
         )
     )
     assert len({entry.id for entry, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert await log_len(store) == 1
-    assert len(await store.editorial_entries(feed)) == 1
+    assert len(await store.editorial.editorial_entries(feed)) == 1
 
 
-async def test_retraction_is_a_tombstone_and_the_history_keeps_it(
-    store: FeedStore, feed: str
-) -> None:
+async def test_retraction_is_a_tombstone_and_the_history_keeps_it(store: Stores, feed: str) -> None:
     keep = await post(store, headline="stays")
     gone = await post(store, headline="wrong", pinned=True)
-    await store.project_pending(feed)
-    r = await store.retract_entry(feed, gone.id, if_match=1, actor="a")
+    await store.projection.project_pending(feed)
+    r = await store.editorial.retract_entry(feed, gone.id, if_match=1, actor="a")
     assert (r.status, r.version, r.pinned) == ("retracted", 2, False)
-    await store.project_pending(feed)
+    await store.projection.project_pending(feed)
     with pytest.raises(NotFound):
-        await store.public_entry(feed, gone.id)
-    assert [e.id for e in (await store.read_timeline(feed, limit=10)).entries] == [keep.id]
-    messages = await store.read_live(feed, (0, 0))
+        await store.public.public_entry(feed, gone.id)
+    assert [e.id for e in (await store.public.read_timeline(feed, limit=10)).entries] == [keep.id]
+    messages = await store.live.read_live(feed, (0, 0))
     assert messages[-1].type == "retract" and messages[-1].entry_id == gone.id
     assert orjson.loads(messages[-1].data) == {
         "id": gone.id,
@@ -210,65 +222,65 @@ async def test_retraction_is_a_tombstone_and_the_history_keeps_it(
         "version": 2,
         "status": "retracted",
     }
-    assert [(e.kind, e.entry.status) for e in await store.history(feed, gone.id)] == [
+    assert [(e.kind, e.entry.status) for e in await store.editorial.history(feed, gone.id)] == [
         ("create", "published"),
         ("retract", "retracted"),
     ]
-    assert (await store.get_entry(feed, gone.id)).status == "retracted"
+    assert (await store.editorial.get_entry(feed, gone.id)).status == "retracted"
     # A retried DELETE writes nothing more; an edit of a tombstone is refused.
     length = await log_len(store)
-    assert await store.retract_entry(feed, gone.id, if_match=None, actor="a") == r
+    assert await store.editorial.retract_entry(feed, gone.id, if_match=None, actor="a") == r
     with pytest.raises(InvalidInput):
-        await store.edit_entry(feed, gone.id, {"headline": "back"}, if_match=2, actor="a")
+        await store.editorial.edit_entry(feed, gone.id, {"headline": "back"}, if_match=2, actor="a")
     assert await log_len(store) == length
 
 
-async def test_scheduled_entries_are_invisible_until_due(store: FeedStore, feed: str) -> None:
+async def test_scheduled_entries_are_invisible_until_due(store: Stores, feed: str) -> None:
     at = now_ms() + 10 * MIN
     s = await post(store, headline="embargoed", publish_at=to_rfc3339(at))
     assert s.status == "scheduled" and s.published_at == at
-    await store.project_pending(feed)
-    assert (await store.read_timeline(feed, limit=10)).entries == []
+    await store.projection.project_pending(feed)
+    assert (await store.public.read_timeline(feed, limit=10)).entries == []
     with pytest.raises(NotFound):
-        await store.public_entry(feed, s.id)
+        await store.public.public_entry(feed, s.id)
     assert await live(store) == []
-    assert await store.publish_due(feed, now=at - 1) == []
-    [published] = await store.publish_due(feed, now=at)
+    assert await store.editorial.publish_due(feed, now=at - 1) == []
+    [published] = await store.editorial.publish_due(feed, now=at)
     assert (published.status, published.version, published.published_at) == (
         "published",
         2,
         at,
     )
-    assert await store.publish_due(feed, now=at + MIN) == []  # once only
-    await store.project_pending(feed)
-    assert await store.public_entry(feed, s.id) == published
+    assert await store.editorial.publish_due(feed, now=at + MIN) == []  # once only
+    await store.projection.project_pending(feed)
+    assert await store.public.public_entry(feed, s.id) == published
     assert await live(store) == [("publish", s.id, 2)]
-    assert [e.kind for e in await store.history(feed, s.id)] == ["create", "publish"]
+    assert [e.kind for e in await store.editorial.history(feed, s.id)] == ["create", "publish"]
 
 
 async def test_a_rescheduled_or_retracted_entry_leaves_the_schedule(
-    store: FeedStore, feed: str
+    store: Stores, feed: str
 ) -> None:
     at = now_ms() + 10 * MIN
     a = await post(store, headline="a", publish_at=to_rfc3339(at))
     b = await post(store, headline="b", publish_at=to_rfc3339(at))
-    await store.edit_entry(
+    await store.editorial.edit_entry(
         feed, a.id, {"publish_at": to_rfc3339(at + 5 * MIN)}, if_match=1, actor="x"
     )
-    await store.retract_entry(feed, b.id, if_match=None, actor="x")
-    assert await store.publish_due(feed, now=at + MIN) == []
-    [due] = await store.publish_due(feed, now=at + 6 * MIN)
+    await store.editorial.retract_entry(feed, b.id, if_match=None, actor="x")
+    assert await store.editorial.publish_due(feed, now=at + MIN) == []
+    [due] = await store.editorial.publish_due(feed, now=at + 6 * MIN)
     assert due.id == a.id and due.version == 3
 
 
-async def test_history_lists_every_version_oldest_first(store: FeedStore, feed: str) -> None:
+async def test_history_lists_every_version_oldest_first(store: Stores, feed: str) -> None:
     v1 = await post(store, headline="one")
-    await store.edit_entry(feed, v1.id, {"headline": "two"}, if_match=1, actor="ana")
-    await store.edit_entry(
+    await store.editorial.edit_entry(feed, v1.id, {"headline": "two"}, if_match=1, actor="ana")
+    await store.editorial.edit_entry(
         feed, v1.id, {"pinned": True, "mark_updated": True}, if_match=2, actor="bo"
     )
-    await store.retract_entry(feed, v1.id, if_match=3, actor="cy")
-    history = await store.history(feed, v1.id)
+    await store.editorial.retract_entry(feed, v1.id, if_match=3, actor="cy")
+    history = await store.editorial.history(feed, v1.id)
     assert [(e.kind, e.entry.version, e.actor) for e in history] == [
         ("create", 1, "t"),
         ("edit", 2, "ana"),
@@ -278,10 +290,10 @@ async def test_history_lists_every_version_oldest_first(store: FeedStore, feed: 
     assert history[1].changes == ("headline",)
     assert history[2].changes == ("updated_at", "pinned")
     with pytest.raises(NotFound):
-        await store.history(feed, "nosuchentry")
+        await store.editorial.history(feed, "nosuchentry")
 
 
-async def test_pagination_across_pinned_and_unpinned_entries(store: FeedStore, feed: str) -> None:
+async def test_pagination_across_pinned_and_unpinned_entries(store: Stores, feed: str) -> None:
     now = now_ms()
     created = []
     for i in range(21):
@@ -292,14 +304,14 @@ async def test_pagination_across_pinned_and_unpinned_entries(store: FeedStore, f
                 store, headline=f"e{i}", pinned=i % 4 == 0, published_at=to_rfc3339(now - age)
             )
         )
-    await store.project_pending(feed)
+    await store.projection.project_pending(feed)
     expected = sorted(created, key=lambda e: (e.pinned, e.published_at, e.id), reverse=True)
     assert [e.pinned for e in expected[:6]] == [True] * 6
     seen: list[Entry] = []
     before = None
     pages = 0
     while True:
-        page = await store.read_timeline(feed, limit=7, before=before)
+        page = await store.public.read_timeline(feed, limit=7, before=before)
         pages += 1
         seen += page.entries
         assert page.cursor.epoch
@@ -310,30 +322,30 @@ async def test_pagination_across_pinned_and_unpinned_entries(store: FeedStore, f
     assert [e.id for e in seen] == [e.id for e in expected]
     # Pinning the oldest entry moves it up, once: the oldest of the pinned.
     last = expected[-1]
-    await store.edit_entry(feed, last.id, {"pinned": True}, if_match=1, actor="a")
-    await store.project_pending(feed)
-    top = await store.read_timeline(feed, limit=100)
+    await store.editorial.edit_entry(feed, last.id, {"pinned": True}, if_match=1, actor="a")
+    await store.projection.project_pending(feed)
+    top = await store.public.read_timeline(feed, limit=100)
     assert [e.pinned for e in top.entries] == [True] * 7 + [False] * 14
     assert top.entries[6].id == last.id and len({e.id for e in top.entries}) == 21
 
 
-async def test_entries_of_other_feeds_stay_apart(store: FeedStore, feed: str) -> None:
-    await store.create_feed("sport", "Sport")
+async def test_entries_of_other_feeds_stay_apart(store: Stores, feed: str) -> None:
+    await store.registry.create_feed("sport", "Sport")
     a = await post(store, headline="news")
-    await store.create_entry("sport", {"headline": "goal"}, actor="t")
-    await store.project_pending(feed)
-    await store.project_pending("sport")
-    assert [e.id for e in (await store.read_timeline(feed, limit=10)).entries] == [a.id]
+    await store.editorial.create_entry("sport", {"headline": "goal"}, actor="t")
+    await store.projection.project_pending(feed)
+    await store.projection.project_pending("sport")
+    assert [e.id for e in (await store.public.read_timeline(feed, limit=10)).entries] == [a.id]
     with pytest.raises(NotFound):
-        await store.get_entry("sport", a.id)
+        await store.editorial.get_entry("sport", a.id)
 
 
-async def test_published_at_is_backdated_within_limits(store: FeedStore, feed: str) -> None:
+async def test_published_at_is_backdated_within_limits(store: Stores, feed: str) -> None:
     now = now_ms()
     e = await post(store, published_at=to_rfc3339(now - 3 * 24 * 60 * MIN))
     assert e.published_at == now - 3 * 24 * 60 * MIN
     with pytest.raises(InvalidInput) as info:
         await post(store, published_at=to_rfc3339(now - 31 * 24 * 60 * MIN))
     assert info.value.field == "published_at"
-    assert dataclasses.asdict(await store.get_entry(feed, e.id)) == dataclasses.asdict(e)
+    assert dataclasses.asdict(await store.editorial.get_entry(feed, e.id)) == dataclasses.asdict(e)
     assert await log_len(store) == 1

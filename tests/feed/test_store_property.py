@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from feed import keys
 from feed.errors import InvalidInput
 from feed.model import Entry, Event
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from tests.feed.test_validate import requests
 
 FEED = "prop"
 
 
-async def _snapshot(store: FeedStore) -> tuple[int, dict[bytes, bytes]]:
+async def _snapshot(store: Stores) -> tuple[int, dict[bytes, bytes]]:
     return int(await store.redis.xlen(keys.log(FEED))), await store.redis.hgetall(
         keys.entries(FEED)
     )
@@ -27,17 +28,17 @@ async def _snapshot(store: FeedStore) -> tuple[int, dict[bytes, bytes]]:
 async def _check(redis_url: str, create: Any, edit: Any, accepted: dict[str, int]) -> None:
     redis = connect(redis_url)
     try:
-        store = FeedStore(redis)
+        store = Stores.build(redis)
         if not await redis.sismember(keys.FEEDS, FEED):
-            await store.create_feed(FEED, "Prop")
-        base, _ = await store.create_entry(FEED, {"headline": "base"}, actor="p")
+            await store.registry.create_feed(FEED, "Prop")
+        base, _ = await store.editorial.create_entry(FEED, {"headline": "base"}, actor="p")
         for data, call in ((create, "create"), (edit, "edit")):
             before = await _snapshot(store)
             try:
                 if call == "create":
-                    entry, _ = await store.create_entry(FEED, data, actor="p")
+                    entry, _ = await store.editorial.create_entry(FEED, data, actor="p")
                 else:
-                    entry = await store.edit_entry(
+                    entry = await store.editorial.edit_entry(
                         FEED, base.id, data, if_match=base.version, actor="p"
                     )
             except InvalidInput as exc:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from feed.errors import InvalidInput
-from feed.store import LiveMessage
+from feed.livestream import LiveMessage
 from feed.webhooks import (
     Webhook,
     backoff_delay,

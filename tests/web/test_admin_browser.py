@@ -16,7 +16,7 @@ import pytest
 from feed.accounts import Accounts
 from feed.model import now_ms, to_rfc3339
 from feed.settings import Settings
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import ROOT, SECRET, Services, make_feed, seconds
 from tests.web.admin_util import PASSWORD, add_user
 from web.app import create_app
@@ -79,7 +79,7 @@ async def public_entry(base: str, headline: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture
-async def newsroom(store: FeedStore, accounts: Accounts) -> str:
+async def newsroom(store: Stores, accounts: Accounts) -> str:
     token = await make_feed(store, "news", "Europe/Kyiv")
     await add_user(accounts, "chief", "admin")
     await add_user(accounts, "ed", "editor", ("news",))
@@ -108,7 +108,7 @@ async def pages(browser: Any) -> AsyncIterator[list[Any]]:
 
 
 async def test_post_edit_pin_retract(
-    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+    browser: Any, services: Services, store: Stores, newsroom: str, pages: list[Any]
 ) -> None:
     base = services.base_url
     page = await open_as(browser, base, "ed")
@@ -147,7 +147,7 @@ async def test_post_edit_pin_retract(
     assert edited["updated_at"] is not None and edited["version"] == 2
 
     # pin: first on the public timeline
-    await store.create_entry("news", {"headline": "A newer entry"}, actor="test")
+    await store.editorial.create_entry("news", {"headline": "A newer entry"}, actor="test")
     await page.reload()
     await item.locator("button", has_text="Pin").click()
     await page.locator(".flash", has_text="Pinned").wait_for()
@@ -163,7 +163,7 @@ async def test_post_edit_pin_retract(
     # retract, after a confirmation
     await item.locator("a", has_text="Retract").click()
     await page.locator("h1", has_text="Retract this entry?").wait_for()
-    assert await store.get_entry("news", posted["id"]) is not None
+    assert await store.editorial.get_entry("news", posted["id"]) is not None
     await page.click("#confirm-retract")
     await page.locator(".flash", has_text="Retracted").wait_for()
     await page.locator(".entry.retracted", has_text="lifted").wait_for()
@@ -178,7 +178,7 @@ async def test_post_edit_pin_retract(
         assert r.status_code == 410
 
     # who did what: the entry's history and the feed's audit log
-    history = await store.history("news", posted["id"])
+    history = await store.editorial.history("news", posted["id"])
     assert [(e.kind, e.actor) for e in history] == [
         ("create", "user:ed"),
         ("edit", "user:ed"),
@@ -192,7 +192,7 @@ async def test_post_edit_pin_retract(
 
 
 async def test_other_editors_posts_appear_live(
-    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+    browser: Any, services: Services, store: Stores, newsroom: str, pages: list[Any]
 ) -> None:
     page = await open_as(browser, services.base_url, "ed")
     pages.append(page)
@@ -207,7 +207,7 @@ async def test_other_editors_posts_appear_live(
             headers={"Authorization": f"Bearer {newsroom}"},
         )
         assert r.status_code == 201
-    await store.create_entry(
+    await store.editorial.create_entry(
         "news", {"headline": "Later today", "publish_at": in_hours(3)}, actor="user:x"
     )
     await page.locator(".entry", has_text="Posted by the CMS").wait_for(timeout=seconds(20) * 1000)
@@ -220,12 +220,12 @@ async def test_other_editors_posts_appear_live(
 async def test_a_conflicting_edit_is_caught_and_shown(
     browser: Any,
     services: Services,
-    store: FeedStore,
+    store: Stores,
     newsroom: str,
     pages: list[Any],
     tmp_path: Path,
 ) -> None:
-    entry, _ = await store.create_entry(
+    entry, _ = await store.editorial.create_entry(
         "news", {"headline": "Talks in Istanbul", "body": "Delegations arrive."}, actor="test"
     )
     first = await open_as(browser, services.base_url, "ed")
@@ -247,14 +247,14 @@ async def test_a_conflicting_edit_is_caught_and_shown(
     yours = await second.locator(".yours").inner_text()
     assert "talks begin at 10:00" in theirs and "Talks in Istanbul" in theirs
     assert "Peace talks in Istanbul" in yours and "You changed: headline" in yours
-    assert (await store.get_entry("news", entry.id)).headline == "Talks in Istanbul"
+    assert (await store.editorial.get_entry("news", entry.id)).headline == "Talks in Istanbul"
 
     await second.screenshot(path=str(tmp_path / "conflict.png"))
     if os.environ.get("NEWSFEED_SCREENSHOTS"):
         shutil.copy(tmp_path / "conflict.png", ROOT / "docs" / "screenshots" / "admin-conflict.png")
     await second.click("button:has-text('Apply my changes')")
     await second.locator(".flash", has_text="Saved").wait_for()
-    final = await store.get_entry("news", entry.id)
+    final = await store.editorial.get_entry("news", entry.id)
     assert final.version == 3
     r = await second.request.get(f"/admin/feeds/news/entries/{entry.id}/history.json")
     history = await r.json()
@@ -268,7 +268,7 @@ async def test_a_conflicting_edit_is_caught_and_shown(
 
 
 async def test_a_double_submit_posts_once(
-    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+    browser: Any, services: Services, store: Stores, newsroom: str, pages: list[Any]
 ) -> None:
     page = await open_as(browser, services.base_url, "ed")
     pages.append(page)
@@ -279,14 +279,14 @@ async def test_a_double_submit_posts_once(
     await page.dblclick("#post")
     await page.locator(".flash").wait_for()
     await page.wait_for_load_state()
-    entries = await store.editorial_entries("news")
+    entries = await store.editorial.editorial_entries("news")
     assert [e.headline for e in entries] == ["Explosions heard in Odesa"]
 
     # the same form posted again, twice (a retry on a flaky connection)
     for _ in range(2):
         r = await page.request.post("/admin/feeds/news/entries", form=form, max_redirects=0)
         assert r.status == 303
-    assert len(await store.editorial_entries("news")) == 1
+    assert len(await store.editorial.editorial_entries("news")) == 1
     await page.goto("/admin/feeds/news")
     assert "Already posted" in await page.locator(".flash").inner_text()
 
@@ -294,19 +294,19 @@ async def test_a_double_submit_posts_once(
     await page.fill("input[name=headline]", "Second report from Odesa")
     await page.click("#post")
     await page.locator(".flash", has_text="Posted").wait_for()
-    assert len(await store.editorial_entries("news")) == 2
+    assert len(await store.editorial.editorial_entries("news")) == 2
 
 
 async def test_editor_screen_on_desktop_and_phone(
     browser: Any,
     services: Services,
-    store: FeedStore,
+    store: Stores,
     newsroom: str,
     pages: list[Any],
     tmp_path: Path,
 ) -> None:
     """The editor screen: side by side on a desktop, stacked and unclipped on a phone."""
-    a, _ = await store.create_entry(
+    a, _ = await store.editorial.create_entry(
         "news",
         {
             "headline": "Zelensky to meet Erdogan in Ankara",
@@ -314,27 +314,29 @@ async def test_editor_screen_on_desktop_and_phone(
         },
         actor="user:ed",
     )
-    await store.edit_entry("news", a.id, {"pinned": True}, if_match=1, actor="user:ed")
-    b, _ = await store.create_entry(
+    await store.editorial.edit_entry("news", a.id, {"pinned": True}, if_match=1, actor="user:ed")
+    b, _ = await store.editorial.create_entry(
         "news",
         {"headline": "Drone attack on Kharkiv power station", "url": "https://example.com/kharkiv"},
         actor="user:chief",
     )
-    await store.edit_entry(
+    await store.editorial.edit_entry(
         "news",
         b.id,
         {"body": "Two people injured, officials say.", "mark_updated": True},
         if_match=1,
         actor="user:chief",
     )
-    c, _ = await store.create_entry("news", {"headline": "Unconfirmed report"}, actor="user:ed")
-    await store.retract_entry("news", c.id, if_match=1, actor="user:ed")
-    await store.create_entry(
+    c, _ = await store.editorial.create_entry(
+        "news", {"headline": "Unconfirmed report"}, actor="user:ed"
+    )
+    await store.editorial.retract_entry("news", c.id, if_match=1, actor="user:ed")
+    await store.editorial.create_entry(
         "news",
         {"headline": "Daily briefing at 09:00", "publish_at": in_hours(6)},
         actor="user:chief",
     )
-    await store.create_entry(
+    await store.editorial.create_entry(
         "news",
         {
             "headline": "Trump calls Putin after peace talks in Istanbul",
@@ -375,7 +377,7 @@ async def test_editor_screen_on_desktop_and_phone(
 
 
 async def test_an_expired_session_does_not_lose_the_draft(
-    browser: Any, services: Services, store: FeedStore, newsroom: str, pages: list[Any]
+    browser: Any, services: Services, store: Stores, newsroom: str, pages: list[Any]
 ) -> None:
     page = await open_as(browser, services.base_url, "ed")
     pages.append(page)
@@ -388,7 +390,7 @@ async def test_an_expired_session_does_not_lose_the_draft(
     assert await page.input_value("input[name=headline]") == "Breaking: ceasefire announced"
     await page.click("#post")
     await page.wait_for_url("**/admin/login?next=**")
-    assert await store.editorial_entries("news") == []
+    assert await store.editorial.editorial_entries("news") == []
     await page.fill("input[name=name]", "ed")
     await page.fill("input[name=password]", PASSWORD)
     await page.click("button:has-text('Sign in')")
@@ -398,7 +400,7 @@ async def test_an_expired_session_does_not_lose_the_draft(
     assert await page.input_value("textarea[name=body]") == "Details to follow."
     await page.press("input[name=headline]", "Control+Enter")
     await page.locator(".flash", has_text="Posted").wait_for()
-    assert [e.headline for e in await store.editorial_entries("news")] == [
+    assert [e.headline for e in await store.editorial.editorial_entries("news")] == [
         "Breaking: ceasefire announced"
     ]
     # posted: the draft is gone

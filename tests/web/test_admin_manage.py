@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from feed.accounts import Accounts
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import Services
 from tests.web.admin_util import NONCE_RE, PASSWORD, add_user, sign_in, signed_in
 
@@ -25,7 +25,7 @@ def shown_secret(page: str, field: str) -> str:
 
 
 async def test_admin_sets_up_a_feed_end_to_end(
-    services: Services, store: FeedStore, accounts: Accounts
+    services: Services, store: Stores, accounts: Accounts
 ) -> None:
     await add_user(accounts, "chief", "admin")
     async with signed_in(services.base_url, "chief") as (admin, csrf):
@@ -40,22 +40,24 @@ async def test_admin_sets_up_a_feed_end_to_end(
             },
         )
         assert r.status_code == 303
-        meta = await store.get_feed("kyiv")
+        meta = await store.registry.get_feed("kyiv")
         assert (meta.title, meta.timezone) == ("Kyiv live", "Europe/Kyiv")
         r = await admin.post(
             "/admin/feeds", data={"csrf_token": csrf, "slug": "Bad Slug!", "title": "x"}
         )
-        assert r.status_code == 303 and await store.list_feeds() == ["kyiv"]
+        assert r.status_code == 303 and await store.registry.list_feeds() == ["kyiv"]
         r = await admin.post(
             "/admin/feeds/kyiv/settings",
             data={"csrf_token": csrf, "title": "Kyiv: live", "timezone": "Mars/Olympus"},
         )
-        assert (await store.get_feed("kyiv")).timezone == "Europe/Kyiv"  # refused, unchanged
+        assert (
+            await store.registry.get_feed("kyiv")
+        ).timezone == "Europe/Kyiv"  # refused, unchanged
         await admin.post(
             "/admin/feeds/kyiv/settings",
             data={"csrf_token": csrf, "title": "Kyiv: live", "timezone": "UTC"},
         )
-        assert (await store.get_feed("kyiv")).title == "Kyiv: live"
+        assert (await store.registry.get_feed("kyiv")).title == "Kyiv: live"
 
         # a user with a generated password, shown once
         r = await admin.post(
@@ -149,7 +151,7 @@ async def test_admin_sets_up_a_feed_end_to_end(
         assert "<code>user.create</code>" in everything and "<code>login</code>" in everything
 
 
-async def services_hooks(store: FeedStore, feed: str) -> list:  # type: ignore[type-arg]
+async def services_hooks(store: Stores, feed: str) -> list:  # type: ignore[type-arg]
     from feed.webhooks import WebhookStore
 
     return await WebhookStore(store.redis).all(feed)
@@ -177,9 +179,9 @@ async def test_a_forgotten_password_is_replaced_and_shown_once(
 
 
 async def test_scheduling_from_the_compose_form_uses_the_feed_time_zone(
-    services: Services, store: FeedStore, accounts: Accounts
+    services: Services, store: Stores, accounts: Accounts
 ) -> None:
-    await store.create_feed("kyiv", "Kyiv", "Europe/Kyiv")
+    await store.registry.create_feed("kyiv", "Kyiv", "Europe/Kyiv")
     await add_user(accounts, "ed", "editor", ("kyiv",))
     at = datetime.now(ZoneInfo("Europe/Kyiv")).replace(second=0, microsecond=0) + timedelta(hours=2)
     async with signed_in(services.base_url, "ed") as (client, csrf):
@@ -194,7 +196,7 @@ async def test_scheduling_from_the_compose_form_uses_the_feed_time_zone(
             },
         )
         assert r.status_code == 303
-        (entry,) = await store.editorial_entries("kyiv")
+        (entry,) = await store.editorial.editorial_entries("kyiv")
         assert entry.status == "scheduled"
         assert entry.published_at == int(at.timestamp() * 1000)
         listing = (await client.get("/admin/feeds/kyiv/entries.json")).json()
@@ -212,4 +214,4 @@ async def test_scheduling_from_the_compose_form_uses_the_feed_time_zone(
         )
         assert r.status_code == 422
         assert "not a valid date and time" in r.text and 'value="Keep me"' in r.text
-        assert len(await store.editorial_entries("kyiv")) == 1
+        assert len(await store.editorial.editorial_entries("kyiv")) == 1

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from feed.accounts import Accounts
-from feed.store import FeedStore
+from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from tests.conftest import Services, make_feed, start_web
 from tests.web.admin_util import (
@@ -40,10 +40,10 @@ def test_the_route_list_is_complete() -> None:
     ("name", "method", "path"), GUARDED, ids=[f"{m} {p}" for _, m, p in GUARDED]
 )
 async def test_every_admin_route_refuses_anonymous(
-    services: Services, store: FeedStore, name: str, method: str, path: str
+    services: Services, store: Stores, name: str, method: str, path: str
 ) -> None:
     await make_feed(store, "news")
-    entry, _ = await store.create_entry("news", {"headline": "Before"}, actor="test")
+    entry, _ = await store.editorial.create_entry("news", {"headline": "Before"}, actor="test")
     url = services.base_url + concrete(path, entry=entry.id)
     form = {"headline": "Hacked", "slug": "evil", "name": "evil", "pinned": "1", "version": "1"}
     async with httpx.AsyncClient(timeout=30) as client:
@@ -60,8 +60,8 @@ async def test_every_admin_route_refuses_anonymous(
         # a forged session cookie is no session
         r = await client.request(method, url, headers={"Cookie": "nf_admin=eyJzaWQiOiJ4In0=.a.b"})
         assert r.status_code == 401
-    assert [e.headline for e in await store.editorial_entries("news")] == ["Before"]
-    assert await store.list_feeds() == ["news"]
+    assert [e.headline for e in await store.editorial.editorial_entries("news")] == ["Before"]
+    assert await store.registry.list_feeds() == ["news"]
 
 
 async def test_login_page_and_assets_are_public(services: Services) -> None:
@@ -77,7 +77,7 @@ async def test_login_page_and_assets_are_public(services: Services) -> None:
 
 
 async def test_a_form_post_without_a_valid_csrf_token_is_refused(
-    services: Services, store: FeedStore, accounts: Accounts
+    services: Services, store: Stores, accounts: Accounts
 ) -> None:
     await make_feed(store, "news")
     await add_user(accounts, "ed", "editor", ("news",))
@@ -95,7 +95,7 @@ async def test_a_form_post_without_a_valid_csrf_token_is_refused(
             headers={"Origin": "https://evil.example"},
         )
         assert r.status_code == 403
-        assert await store.editorial_entries("news") == []
+        assert await store.editorial.editorial_entries("news") == []
         # the login form is protected too (login CSRF)
         fresh = httpx.AsyncClient(base_url=services.base_url)
         async with fresh:
@@ -103,18 +103,18 @@ async def test_a_form_post_without_a_valid_csrf_token_is_refused(
             assert r.status_code == 403 and "sid" not in str(r.cookies)
         r = await client.post("/admin/feeds/news/entries", data={**form, "csrf_token": csrf})
         assert r.status_code == 303
-        assert [e.headline for e in await store.editorial_entries("news")] == ["Hello"]
+        assert [e.headline for e in await store.editorial.editorial_entries("news")] == ["Hello"]
 
 
 async def test_an_editor_cannot_touch_a_feed_they_are_not_granted(
-    services: Services, store: FeedStore, accounts: Accounts
+    services: Services, store: Stores, accounts: Accounts
 ) -> None:
     await make_feed(store, "mine")
     other_token = await make_feed(store, "theirs")
     mine_token, _ = await accounts.create_token("mine", "cms")
-    target, _ = await store.create_entry("theirs", {"headline": "Theirs"}, actor="test")
+    target, _ = await store.editorial.create_entry("theirs", {"headline": "Theirs"}, actor="test")
     await add_user(accounts, "ed", "editor", ("mine",))
-    before = await store.history("theirs", target.id)
+    before = await store.editorial.history("theirs", target.id)
     feed_routes = [(m, p) for n, m, p in GUARDED if "{feed}" in p]
     assert len(feed_routes) >= 12
     async with signed_in(services.base_url, "ed") as (client, csrf):
@@ -158,11 +158,11 @@ async def test_an_editor_cannot_touch_a_feed_they_are_not_granted(
         # the feed's own token still works (the refusals were about the grant)
         ok = await api.delete(url, headers={"Authorization": f"Bearer {other_token}"})
         assert ok.status_code == 200
-    after = await store.history("theirs", target.id)
+    after = await store.editorial.history("theirs", target.id)
     assert len(after) == len(before) + 1  # only the feed's own token's retraction
     assert after[-1].kind == "retract" and after[-1].actor.startswith("token:test(")
     assert (await accounts.get_user("ed")).role == "editor"
-    assert await store.list_feeds() == ["mine", "theirs"]
+    assert await store.registry.list_feeds() == ["mine", "theirs"]
     assert [t.name for t in await accounts.list_tokens("theirs")] == ["test"]
     assert await WebhookStore(store.redis).all("theirs") == []
 
@@ -197,7 +197,7 @@ async def test_many_accounts_from_one_address_are_throttled(
 
 
 async def test_sign_out_ends_the_session_server_side(
-    services: Services, store: FeedStore, accounts: Accounts
+    services: Services, store: Stores, accounts: Accounts
 ) -> None:
     await add_user(accounts, "ed")
     async with signed_in(services.base_url, "ed") as (client, csrf):

@@ -13,7 +13,7 @@ import pytest
 
 from feed import keys
 from feed.model import now_ms, to_rfc3339
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds
 from web.api import MAX_BODY
 
@@ -23,7 +23,7 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def token(store: FeedStore) -> str:
+async def token(store: Stores) -> str:
     return await make_feed(store, FEED)
 
 
@@ -46,7 +46,7 @@ def problem(r: httpx.Response, status: int, field: str | None = None) -> dict[st
     return body
 
 
-async def log_len(store: FeedStore) -> int:
+async def log_len(store: Stores) -> int:
     return int(await store.redis.xlen(keys.log(FEED)))
 
 
@@ -76,7 +76,7 @@ async def public(client: httpx.AsyncClient, entry_id: str, version: int) -> dict
 
 # -- publishing ------------------------------------------------------------------
 async def test_post_returns_201_with_location_and_etag(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     r = await client.post(
         ENTRIES,
@@ -105,11 +105,11 @@ async def test_post_returns_201_with_location_and_etag(
     assert entry["published_at"].endswith("Z")
     seen = await public(client, entry["id"], 1)
     assert seen == entry
-    assert (await store.get_entry(FEED, entry["id"])).to_json() == entry
+    assert (await store.editorial.get_entry(FEED, entry["id"])).to_json() == entry
 
 
 async def test_idempotent_retries_over_http(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     body = {"headline": "Only once"}
     headers = auth(token, **{"Idempotency-Key": "cms-42"})
@@ -129,7 +129,7 @@ async def test_idempotent_retries_over_http(
 
 
 async def test_edit_needs_a_current_if_match(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     entry = (await client.post(ENTRIES, json={"headline": "typo hre"}, headers=auth(token))).json()
     url = f"{ENTRIES}/{entry['id']}"
@@ -153,7 +153,7 @@ async def test_edit_needs_a_current_if_match(
     body = problem(stale, 412, "If-Match")
     assert body["current_version"] == 2 and stale.headers["etag"] == '"2"'
     assert await log_len(store) == length
-    assert (await store.get_entry(FEED, entry["id"])).to_json() == fixed
+    assert (await store.editorial.get_entry(FEED, entry["id"])).to_json() == fixed
     r = await client.patch(
         url,
         json={"body": "<p>Update: the call lasted an hour.</p>", "mark_updated": True},
@@ -168,7 +168,7 @@ async def test_edit_needs_a_current_if_match(
 
 
 async def test_retraction_over_http_404_and_410(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     entry = (await client.post(ENTRIES, json={"headline": "wrong"}, headers=auth(token))).json()
     url = f"{ENTRIES}/{entry['id']}"
@@ -226,14 +226,14 @@ async def test_retraction_over_http_404_and_410(
     ],
 )
 async def test_invalid_entries_are_422_and_write_nothing(
-    client: httpx.AsyncClient, token: str, store: FeedStore, body: Any, field: str
+    client: httpx.AsyncClient, token: str, store: Stores, body: Any, field: str
 ) -> None:
     problem(await client.post(ENTRIES, json=body, headers=auth(token)), 422, field)
     assert await log_len(store) == 0
 
 
 async def test_bad_requests_write_nothing(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     data = orjson.dumps({"headline": "h"})
     r = await client.post(
@@ -270,7 +270,7 @@ async def test_bad_requests_write_nothing(
     assert await log_len(store) == 0
 
 
-async def test_tokens_401_and_403(client: httpx.AsyncClient, token: str, store: FeedStore) -> None:
+async def test_tokens_401_and_403(client: httpx.AsyncClient, token: str, store: Stores) -> None:
     other = await make_feed(store, "sport")
     body = {"headline": "h"}
     for headers in ({}, {"Authorization": "Bearer nft_nope"}, {"Authorization": f"Basic {token}"}):
@@ -307,14 +307,14 @@ async def test_public_reads_are_cors_open_and_cacheable(
 
 
 async def test_ten_thousand_entries_page_back_in_order(
-    client: httpx.AsyncClient, token: str, store: FeedStore
+    client: httpx.AsyncClient, token: str, store: Stores
 ) -> None:
     total = 10_000
     sem = asyncio.Semaphore(32)
 
     async def create(i: int) -> str:
         async with sem:
-            entry, _ = await store.create_entry(
+            entry, _ = await store.editorial.create_entry(
                 FEED, {"headline": f"update {i}", "pinned": i % 1000 == 0}, actor="bulk"
             )
             return entry.id
@@ -327,7 +327,7 @@ async def test_ten_thousand_entries_page_back_in_order(
 
     await eventually(projected, within=60)
     expected = sorted(
-        [await store.get_entry(FEED, i) for i in ids],
+        [await store.editorial.get_entry(FEED, i) for i in ids],
         key=lambda e: (e.pinned, e.published_at, e.id),
         reverse=True,
     )

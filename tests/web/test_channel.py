@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from feed.store import FeedStore, LiveMessage
+from feed.livestream import LiveMessage
+from feed.stores import Stores
 from web import channel
 from web.channel import Channel
 
@@ -12,7 +13,7 @@ def _messages(start: int, n: int, size: int) -> list[LiveMessage]:
     return [LiveMessage((1000 + start + i, 0), "publish", "x", 1, body) for i in range(n)]
 
 
-async def test_the_ring_stays_contiguous_and_bounded(store: FeedStore) -> None:
+async def test_the_ring_stays_contiguous_and_bounded(store: Stores) -> None:
     chan = Channel(store, "news", chunk_bytes=64 * 1024, linger=1)
     sent = 0
     for _ in range(30):

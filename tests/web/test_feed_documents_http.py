@@ -9,7 +9,7 @@ import feedparser
 import httpx
 import orjson
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds
 
 API = "/api/v1/feeds/news"
@@ -26,7 +26,7 @@ async def _wait_for(client: httpx.AsyncClient, path: str, text: str, present: bo
         await asyncio.sleep(0.1)
 
 
-async def test_documents_follow_publish_edit_retract(store: FeedStore, services: Services) -> None:
+async def test_documents_follow_publish_edit_retract(store: Stores, services: Services) -> None:
     token = await make_feed(store, "news")
     auth = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=services.base_url, timeout=10) as c:
@@ -65,12 +65,12 @@ async def test_documents_follow_publish_edit_retract(store: FeedStore, services:
             await _wait_for(c, path, "Second", present=False)
 
         # A new feed title reaches the documents too (no entry changed).
-        await store.update_feed("news", title="Ukraine live", timezone=None)
+        await store.registry.update_feed("news", title="Ukraine live", timezone=None)
         for path in ("/feeds/news.atom", "/feeds/news.rss", "/feeds/news.json"):
             await _wait_for(c, path, "Ukraine live")
 
 
-async def test_http_caching_headers_and_304(store: FeedStore, services: Services) -> None:
+async def test_http_caching_headers_and_304(store: Stores, services: Services) -> None:
     await make_feed(store, "news")
     async with httpx.AsyncClient(base_url=services.base_url, timeout=10) as c:
         for path, ctype in (

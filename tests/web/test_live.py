@@ -9,7 +9,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds
 from tests.web.live_client import (
     Editor,
@@ -24,7 +24,7 @@ from tests.web.live_client import (
 )
 
 
-async def _editor(store: FeedStore, services: Services) -> Editor:
+async def _editor(store: Stores, services: Services) -> Editor:
     slug = new_slug()
     token = await make_feed(store, slug)
     return Editor(services.base_url, slug, token)
@@ -37,7 +37,7 @@ async def _closed_code(ws: ClientConnection) -> int | None:
     return info.value.rcvd.code if info.value.rcvd else None
 
 
-async def test_snapshot_then_every_change_live(store: FeedStore, services: Services) -> None:
+async def test_snapshot_then_every_change_live(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         old = await ed.create("older")
@@ -72,7 +72,7 @@ async def test_snapshot_then_every_change_live(store: FeedStore, services: Servi
         await ed.aclose()
 
 
-async def test_limit_bounds_the_snapshot(store: FeedStore, services: Services) -> None:
+async def test_limit_bounds_the_snapshot(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         for i in range(5):
@@ -85,7 +85,7 @@ async def test_limit_bounds_the_snapshot(store: FeedStore, services: Services) -
         await ed.aclose()
 
 
-async def test_resume_gets_exactly_what_was_missed(store: FeedStore, services: Services) -> None:
+async def test_resume_gets_exactly_what_was_missed(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         async with await connect(services.base_url, ed.feed) as ws:
@@ -119,7 +119,7 @@ async def test_resume_gets_exactly_what_was_missed(store: FeedStore, services: S
         await ed.aclose()
 
 
-async def test_foreign_epoch_and_future_cursors_reset(store: FeedStore, services: Services) -> None:
+async def test_foreign_epoch_and_future_cursors_reset(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         entry = await ed.create("only")
@@ -139,7 +139,7 @@ async def test_foreign_epoch_and_future_cursors_reset(store: FeedStore, services
 
 
 async def test_bad_requests_are_refused_before_the_upgrade(
-    store: FeedStore, services: Services
+    store: Stores, services: Services
 ) -> None:
     ed = await _editor(store, services)
     try:
@@ -161,9 +161,7 @@ async def test_bad_requests_are_refused_before_the_upgrade(
         await ed.aclose()
 
 
-async def test_client_messages_are_tiny_and_well_formed(
-    store: FeedStore, services: Services
-) -> None:
+async def test_client_messages_are_tiny_and_well_formed(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         async with await connect(services.base_url, ed.feed) as ws:
@@ -181,7 +179,7 @@ async def test_client_messages_are_tiny_and_well_formed(
         await ed.aclose()
 
 
-async def test_sse_snapshot_live_and_last_event_id(store: FeedStore, services: Services) -> None:
+async def test_sse_snapshot_live_and_last_event_id(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         one = await ed.create("one")
@@ -223,7 +221,7 @@ async def test_sse_snapshot_live_and_last_event_id(store: FeedStore, services: S
         await ed.aclose()
 
 
-async def test_sse_reset_for_a_foreign_cursor(store: FeedStore, services: Services) -> None:
+async def test_sse_reset_for_a_foreign_cursor(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         async with (
@@ -239,9 +237,7 @@ async def test_sse_reset_for_a_foreign_cursor(store: FeedStore, services: Servic
         await ed.aclose()
 
 
-async def test_ws_and_sse_clients_get_the_same_sequence(
-    store: FeedStore, services: Services
-) -> None:
+async def test_ws_and_sse_clients_get_the_same_sequence(store: Stores, services: Services) -> None:
     ed = await _editor(store, services)
     try:
         async with (

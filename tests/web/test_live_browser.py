@@ -6,7 +6,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds, start_web
 from tests.web.live_client import Editor, new_slug
 
@@ -31,7 +31,7 @@ async def _wait_count(page: Any, n: int) -> list[dict[str, Any]]:
 
 
 async def test_eventsource_snapshot_live_and_resume_across_a_restart(
-    browser: Any, store: FeedStore, services: Services, tmp_path: Path
+    browser: Any, store: Stores, services: Services, tmp_path: Path
 ) -> None:
     web, base = start_web(services.redis_url, tmp_path)
     port = int(base.rsplit(":", 1)[1])

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import websockets
 
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis
 from tests.conftest import Proc, Services, make_feed, seconds, start_web, start_worker
 from tests.web.live_client import (
@@ -60,7 +61,7 @@ async def test_a_trimmed_cursor_gets_a_reset(tmp_path: Path) -> None:
         web, base = start_web(server.url, tmp_path, **extra)
         worker = start_worker(server.url, tmp_path, **extra)
         redis = connect(server.url)
-        store = FeedStore(redis)
+        store = Stores.build(redis)
         with running(web, worker):
             slug = new_slug()
             token = await make_feed(store, slug)
@@ -74,10 +75,10 @@ async def test_a_trimmed_cursor_gets_a_reset(tmp_path: Path) -> None:
                 # Publish until the stream has trimmed past the old cursor
                 # (MAXLEN ~ trims whole nodes, so it takes ~100 more).
                 for i in range(400):
-                    await store.create_entry(slug, {"headline": f"n{i}"}, actor="t")
+                    await store.editorial.create_entry(slug, {"headline": f"n{i}"}, actor="t")
                     if i % 20 == 19:
                         await asyncio.sleep(0.1)
-                        bounds = await store.bounds(slug)
+                        bounds = await store.live.bounds(slug)
                         if bounds.max_deleted >= _position(old_cursor):
                             break
                 else:
@@ -117,7 +118,7 @@ def _stalled_socket(port: int) -> socket.socket:
 
 
 async def test_a_stalled_client_is_cut_off_and_others_get_everything(
-    store: FeedStore, services: Services, tmp_path: Path
+    store: Stores, services: Services, tmp_path: Path
 ) -> None:
     web, base = start_web(services.redis_url, tmp_path, NEWSFEED_CLIENT_BUFFER_BYTES="32768")
     port = int(base.rsplit(":", 1)[1])
@@ -144,11 +145,11 @@ async def test_a_stalled_client_is_cut_off_and_others_get_everything(
             assert published < 600, "the stalled client was never cut off"
             for _ in range(20):
                 data = {"headline": f"n{published}", "body": body}
-                await store.create_entry(slug, data, actor="t")
+                await store.editorial.create_entry(slug, data, actor="t")
                 published += 1
             received += await events(healthy, 20)
         for _ in range(5):
-            await store.create_entry(slug, {"headline": f"n{published}"}, actor="t")
+            await store.editorial.create_entry(slug, {"headline": f"n{published}"}, actor="t")
             published += 1
         received += await events(healthy, 5)
         assert [m["entry"]["headline"] for m in received] == [f"n{i}" for i in range(published)]
@@ -181,7 +182,7 @@ async def test_a_stalled_client_is_cut_off_and_others_get_everything(
 
 
 async def test_sigterm_drains_and_a_new_process_resumes_losing_nothing(
-    store: FeedStore, services: Services, tmp_path: Path
+    store: Stores, services: Services, tmp_path: Path
 ) -> None:
     web_a, base_a = start_web(services.redis_url, tmp_path)
     slug = new_slug()
@@ -236,7 +237,7 @@ async def test_sigterm_drains_and_a_new_process_resumes_losing_nothing(
 
 
 async def test_two_web_processes_deliver_the_same_sequence(
-    store: FeedStore, services: Services, tmp_path: Path
+    store: Stores, services: Services, tmp_path: Path
 ) -> None:
     web_b, base_b = start_web(services.redis_url, tmp_path)
     slug = new_slug()
@@ -268,7 +269,7 @@ async def test_two_web_processes_deliver_the_same_sequence(
 
 
 async def test_connection_limit_and_heartbeats(
-    store: FeedStore, services: Services, tmp_path: Path
+    store: Stores, services: Services, tmp_path: Path
 ) -> None:
     web, base = start_web(
         services.redis_url,

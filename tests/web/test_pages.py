@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import ROOT, Services, make_feed
 from tests.web.helpers import Publisher
 from web import render
@@ -20,7 +20,7 @@ XSS_HEADLINE = '</script><script>window.__pwned=1</script><img src=x onerror="wi
 
 
 @pytest.fixture
-async def kyiv(services: Services, store: FeedStore) -> AsyncIterator[Publisher]:
+async def kyiv(services: Services, store: Stores) -> AsyncIterator[Publisher]:
     token = await make_feed(store, "kyiv", timezone="Europe/Kyiv")
     publisher = Publisher(services.base_url, "kyiv", token)
     try:

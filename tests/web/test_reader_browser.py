@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from feed import keys
-from feed.store import FeedStore
+from feed.stores import Stores
 from newsfeed.embedded import free_port
 from tests.conftest import ROOT, Services, make_feed, seconds, start_web
 from tests.web.helpers import Publisher
@@ -29,7 +29,7 @@ XSS_BODY = (
 
 
 @pytest.fixture
-async def news(services: Services, store: FeedStore) -> AsyncIterator[Publisher]:
+async def news(services: Services, store: Stores) -> AsyncIterator[Publisher]:
     token = await make_feed(store, "news", timezone="Europe/Kyiv")
     publisher = Publisher(services.base_url, "news", token)
     try:
@@ -167,11 +167,13 @@ async def seed_demo(publisher: Publisher) -> list[dict[str, Any]]:
 
 
 async def test_screenshots_of_the_reader_page(
-    browser: Any, services: Services, news: Publisher, store: FeedStore, tmp_path: Path
+    browser: Any, services: Services, news: Publisher, store: Stores, tmp_path: Path
 ) -> None:
     out = SHOTS if os.environ.get("NEWSFEED_SCREENSHOTS") else tmp_path
     out.mkdir(parents=True, exist_ok=True)
-    await store.update_feed("news", title="Russia\u2013Ukraine war: live updates", timezone=None)
+    await store.registry.update_feed(
+        "news", title="Russia\u2013Ukraine war: live updates", timezone=None
+    )
     await seed_demo(news)
     for scheme in ("light", "dark"):
         async with new_page(
@@ -493,7 +495,7 @@ async def test_xss_payloads_never_run(
 
 
 async def test_a_stale_cursor_resets_the_column_to_the_snapshot(
-    browser: Any, services: Services, news: Publisher, store: FeedStore, tmp_path: Path
+    browser: Any, services: Services, news: Publisher, store: Stores, tmp_path: Path
 ) -> None:
     port = free_port()
     web, base = start_web(services.redis_url, tmp_path, port=port)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from tests.conftest import Services, make_feed
 
 HOOKS = "/api/v1/feeds/news/webhooks"
 
 
-async def test_register_list_delete(store: FeedStore, services: Services) -> None:
+async def test_register_list_delete(store: Stores, services: Services) -> None:
     token = await make_feed(store, "news")
     other = await make_feed(store, "other")
     auth = {"Authorization": f"Bearer {token}"}
@@ -70,7 +70,7 @@ async def test_register_list_delete(store: FeedStore, services: Services) -> Non
     ],
 )
 async def test_bad_input_is_a_422_that_changes_nothing(
-    store: FeedStore, services: Services, body: dict[str, object], field: str
+    store: Stores, services: Services, body: dict[str, object], field: str
 ) -> None:
     token = await make_feed(store, "news")
     auth = {"Authorization": f"Bearer {token}"}
@@ -82,7 +82,7 @@ async def test_bad_input_is_a_422_that_changes_nothing(
         assert (await c.get(HOOKS, headers=auth)).json()["webhooks"] == []
 
 
-async def test_dead_letters_are_listed_newest_first(store: FeedStore, services: Services) -> None:
+async def test_dead_letters_are_listed_newest_first(store: Stores, services: Services) -> None:
     token = await make_feed(store, "news")
     hooks = WebhookStore(store.redis)
     for i in range(3):

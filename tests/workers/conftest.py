@@ -17,7 +17,8 @@ import redis as syncredis
 
 from feed import keys
 from feed.model import Event, project
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis
 from tests.conftest import Proc, seconds, start_worker
 
@@ -48,10 +49,10 @@ def purl(private_server: EmbeddedRedis) -> str:
 
 
 @pytest.fixture
-async def pstore(purl: str) -> AsyncIterator[FeedStore]:
+async def pstore(purl: str) -> AsyncIterator[Stores]:
     redis = connect(purl)
     try:
-        yield FeedStore(redis)
+        yield Stores.build(redis)
     finally:
         await redis.aclose()
 
@@ -83,24 +84,24 @@ def workers(purl: str, tmp_path: Path) -> Iterator[Workers]:
             proc.stop()
 
 
-async def log_events(store: FeedStore, feed: str) -> list[tuple[str, Event]]:
+async def log_events(store: Stores, feed: str) -> list[tuple[str, Event]]:
     rows = await store.redis.xrange(keys.log(feed), "-", "+")
     return [(sid.decode(), Event.loads(f[b"ev"])) for sid, f in rows]
 
 
-async def live_ops(store: FeedStore, feed: str) -> list[tuple[str, str, int]]:
+async def live_ops(store: Stores, feed: str) -> list[tuple[str, str, int]]:
     """The public live stream as (type, entry id, version), in stream order."""
     rows = await store.redis.xrange(keys.live(feed), "-", "+")
     return [(f[b"t"].decode(), f[b"i"].decode(), int(f[b"v"])) for _, f in rows]
 
 
-async def expected_ops(store: FeedStore, feed: str) -> list[tuple[str, str, int]]:
+async def expected_ops(store: Stores, feed: str) -> list[tuple[str, str, int]]:
     """What the live stream must be: the whole log projected from scratch."""
     events = [e for _, e in await log_events(store, feed)]
     return [(op.type, op.entry_id, op.version) for op in project({}, events)]
 
 
-async def caught_up(store: FeedStore, feed: str, within: float = 30) -> None:
+async def caught_up(store: Stores, feed: str, within: float = 30) -> None:
     """Wait until the public view has projected the whole editorial log."""
     deadline = time.monotonic() + seconds(within)
     while True:

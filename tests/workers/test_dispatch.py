@@ -10,22 +10,22 @@ from arq.connections import RedisSettings, create_pool
 
 from feed import keys
 from feed.model import now_ms
-from feed.store import FeedStore
+from feed.stores import Stores
 from feed.webhooks import WebhookStore, deliveries
 from tests.conftest import make_feed
 from workers.delivery import _enqueue_all, dispatch
 
 
 async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
-    pstore: FeedStore, purl: str
+    pstore: Stores, purl: str
 ) -> None:
     await make_feed(pstore, "news")
     hooks = WebhookStore(pstore.redis, allow_private=True)
     a = await hooks.add("news", "http://127.0.0.1:9/a")
     b = await hooks.add("news", "http://127.0.0.1:9/b")
     for i in range(150):
-        await pstore.create_entry("news", {"headline": f"n{i}"}, actor="t")
-    while await pstore.project_pending("news"):
+        await pstore.editorial.create_entry("news", {"headline": f"n{i}"}, actor="t")
+    while await pstore.projection.project_pending("news"):
         pass
     pools = [
         await create_pool(

@@ -7,21 +7,21 @@ import asyncio
 import random
 
 from feed import keys
-from feed.store import FeedStore
+from feed.stores import Stores
 from tests.conftest import make_feed
 from tests.workers.conftest import Workers, caught_up, eventually, expected_ops, live_ops
 
 
-async def publish_burst(store: FeedStore, feed: str, n: int, seed: int) -> None:
+async def publish_burst(store: Stores, feed: str, n: int, seed: int) -> None:
     """n editorial events: creates, then edits and retractions of random entries."""
     rng = random.Random(seed)
     ids: list[str] = []
     for i in range(n):
         roll = rng.random()
         if ids and roll < 0.2:
-            entry = await store.get_entry(feed, rng.choice(ids))
+            entry = await store.editorial.get_entry(feed, rng.choice(ids))
             if entry.status == "published":
-                await store.edit_entry(
+                await store.editorial.edit_entry(
                     feed,
                     entry.id,
                     {"headline": f"{entry.headline} (edited)", "mark_updated": True},
@@ -30,15 +30,19 @@ async def publish_burst(store: FeedStore, feed: str, n: int, seed: int) -> None:
                 )
                 continue
         if ids and roll < 0.25:
-            entry = await store.get_entry(feed, ids.pop(rng.randrange(len(ids))))
-            await store.retract_entry(feed, entry.id, if_match=entry.version, actor="test")
+            entry = await store.editorial.get_entry(feed, ids.pop(rng.randrange(len(ids))))
+            await store.editorial.retract_entry(
+                feed, entry.id, if_match=entry.version, actor="test"
+            )
             continue
-        entry, _ = await store.create_entry(feed, {"headline": f"Update {i}"}, actor="test")
+        entry, _ = await store.editorial.create_entry(
+            feed, {"headline": f"Update {i}"}, actor="test"
+        )
         ids.append(entry.id)
 
 
 async def test_sigkill_mid_fanout_loses_nothing_and_duplicates_nothing(
-    pstore: FeedStore, workers: Workers
+    pstore: Stores, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
     first = workers.start()
@@ -65,7 +69,7 @@ async def test_sigkill_mid_fanout_loses_nothing_and_duplicates_nothing(
     assert len(set(live)) == len(live)
 
 
-async def test_two_workers_on_one_feed_keep_its_order(pstore: FeedStore, workers: Workers) -> None:
+async def test_two_workers_on_one_feed_keep_its_order(pstore: Stores, workers: Workers) -> None:
     await make_feed(pstore, "news")
     await make_feed(pstore, "sport")
     workers.start()

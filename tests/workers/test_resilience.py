@@ -10,50 +10,51 @@ import httpx
 
 from feed import keys
 from feed.model import now_ms, to_rfc3339
-from feed.store import FeedStore, connect
+from feed.redis_io import connect
+from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 from tests.conftest import make_feed, seconds
 from tests.workers.conftest import Workers, caught_up, eventually, expected_ops, live_ops
 
 
 async def test_a_scheduled_entry_is_published_after_every_worker_was_down(
-    pstore: FeedStore, workers: Workers
+    pstore: Stores, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
     first = workers.start()
     publish_at = now_ms() + int(seconds(2) * 1000)
-    entry, _ = await pstore.create_entry(
+    entry, _ = await pstore.editorial.create_entry(
         "news", {"headline": "Embargoed", "publish_at": to_rfc3339(publish_at)}, actor="t"
     )
     assert entry.status == "scheduled"
     first.stop()  # every worker down before the time comes
     await asyncio.sleep(max(0, publish_at + 500 - now_ms()) / 1000)
-    page = await pstore.read_timeline("news", limit=10)
+    page = await pstore.public.read_timeline("news", limit=10)
     assert page.entries == [], "nobody could have published it"
     workers.start()
 
     async def published() -> bool:
-        return bool((await pstore.read_timeline("news", limit=10)).entries)
+        return bool((await pstore.public.read_timeline("news", limit=10)).entries)
 
     await eventually(published, what="the scheduled entry to be published")
-    (public,) = (await pstore.read_timeline("news", limit=10)).entries
+    (public,) = (await pstore.public.read_timeline("news", limit=10)).entries
     assert public.id == entry.id and public.status == "published"
     assert public.published_at == publish_at  # its scheduled time, not the restart's
     assert await live_ops(pstore, "news") == [("publish", entry.id, 2)]
 
 
 async def test_a_scheduled_entry_is_published_on_time_by_a_running_worker(
-    pstore: FeedStore, workers: Workers
+    pstore: Stores, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
     workers.start()
     publish_at = now_ms() + int(seconds(1.5) * 1000)
-    await pstore.create_entry(
+    await pstore.editorial.create_entry(
         "news", {"headline": "Soon", "publish_at": to_rfc3339(publish_at)}, actor="t"
     )
 
     async def published() -> bool:
-        return bool((await pstore.read_timeline("news", limit=10)).entries)
+        return bool((await pstore.public.read_timeline("news", limit=10)).entries)
 
     await eventually(published, what="the scheduled entry")
     rows = await pstore.redis.xrange(keys.live("news"), "-", "+")
@@ -62,9 +63,9 @@ async def test_a_scheduled_entry_is_published_on_time_by_a_running_worker(
     assert appended_ms >= publish_at
 
 
-async def _publish(store: FeedStore, n: int, tag: str) -> None:
+async def _publish(store: Stores, n: int, tag: str) -> None:
     for i in range(n):
-        await store.create_entry("news", {"headline": f"{tag} {i}"}, actor="t")
+        await store.editorial.create_entry("news", {"headline": f"{tag} {i}"}, actor="t")
 
 
 def _metric(text: str, name: str) -> float:
@@ -74,7 +75,7 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not exposed")
 
 
-async def test_killed_connections_and_metrics(pstore: FeedStore, workers: Workers) -> None:
+async def test_killed_connections_and_metrics(pstore: Stores, workers: Workers) -> None:
     await make_feed(pstore, "news")
     port = free_port()
     workers.start(NEWSFEED_WORKER_METRICS_PORT=str(port))
@@ -109,7 +110,7 @@ async def test_the_worker_survives_a_redis_restart(workers: Workers, tmp_path: P
     try:
         workers.url = server.url
         redis = connect(server.url)
-        store = FeedStore(redis)
+        store = Stores.build(redis)
         try:
             await make_feed(store, "news")
             workers.start()

@@ -7,7 +7,7 @@ import asyncio
 
 import orjson
 
-from feed.store import FeedStore
+from feed.stores import Stores
 from feed.webhooks import WebhookStore, verify
 from tests.conftest import make_feed
 from tests.workers.conftest import FAST_WEBHOOKS, Workers, eventually
@@ -17,18 +17,20 @@ SECRET = "partner-secret-0123456789"
 
 
 async def test_deliveries_are_signed_and_carry_the_live_message(
-    pstore: FeedStore, workers: Workers
+    pstore: Stores, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
     hooks = WebhookStore(pstore.redis, allow_private=True)
     async with Receiver().serving() as rx:
         hook = await hooks.add("news", rx.on("/hook", always(204)), SECRET)
         workers.start(**FAST_WEBHOOKS)
-        entry, _ = await pstore.create_entry("news", {"headline": "Talks in <Istanbul>"}, actor="t")
-        await pstore.edit_entry(
+        entry, _ = await pstore.editorial.create_entry(
+            "news", {"headline": "Talks in <Istanbul>"}, actor="t"
+        )
+        await pstore.editorial.edit_entry(
             "news", entry.id, {"headline": "Talks end", "mark_updated": True}, if_match=1, actor="t"
         )
-        await pstore.retract_entry("news", entry.id, if_match=2, actor="t")
+        await pstore.editorial.retract_entry("news", entry.id, if_match=2, actor="t")
 
         async def three() -> bool:
             return len(rx.at("/hook")) >= 3
@@ -72,7 +74,7 @@ async def test_deliveries_are_signed_and_carry_the_live_message(
 
 
 async def test_a_500_is_retried_and_a_dead_partner_is_dead_lettered(
-    pstore: FeedStore, workers: Workers
+    pstore: Stores, workers: Workers
 ) -> None:
     await make_feed(pstore, "news")
     hooks = WebhookStore(pstore.redis, allow_private=True)
@@ -83,7 +85,7 @@ async def test_a_500_is_retried_and_a_dead_partner_is_dead_lettered(
         )
         dead = await hooks.add("news", rx.on("/dead", always(500)), SECRET)
         workers.start(**FAST_WEBHOOKS)
-        entry, _ = await pstore.create_entry("news", {"headline": "Breaking"}, actor="t")
+        entry, _ = await pstore.editorial.create_entry("news", {"headline": "Breaking"}, actor="t")
 
         async def flaky_delivered() -> bool:
             return len(rx.at("/flaky", 200)) == 1
@@ -116,9 +118,7 @@ async def test_a_500_is_retried_and_a_dead_partner_is_dead_lettered(
         assert all(d["webhook_id"] != flaky.id for d in await hooks.list_dead("news"))
 
 
-async def test_a_slow_partner_does_not_hold_back_another(
-    pstore: FeedStore, workers: Workers
-) -> None:
+async def test_a_slow_partner_does_not_hold_back_another(pstore: Stores, workers: Workers) -> None:
     await make_feed(pstore, "news")
     hooks = WebhookStore(pstore.redis, allow_private=True)
     async with Receiver().serving() as rx:
@@ -126,7 +126,7 @@ async def test_a_slow_partner_does_not_hold_back_another(
         await hooks.add("news", rx.on("/fast", always(200)), SECRET)
         workers.start(**{**FAST_WEBHOOKS, "NEWSFEED_WEBHOOK_TIMEOUT_SECONDS": "20"})
         for i in range(20):
-            await pstore.create_entry("news", {"headline": f"Update {i}"}, actor="t")
+            await pstore.editorial.create_entry("news", {"headline": f"Update {i}"}, actor="t")
 
         async def fast_has_all() -> bool:
             return len(rx.at("/fast", 200)) >= 20
@@ -137,7 +137,7 @@ async def test_a_slow_partner_does_not_hold_back_another(
         assert 1 <= rx.in_flight <= 4  # the per-webhook concurrency bound
 
 
-async def test_a_private_destination_is_not_called(pstore: FeedStore, workers: Workers) -> None:
+async def test_a_private_destination_is_not_called(pstore: Stores, workers: Workers) -> None:
     """Without NEWSFEED_WEBHOOK_ALLOW_PRIVATE the worker resolves the host
     before each request and never calls a loopback/private address."""
     await make_feed(pstore, "news")
@@ -146,7 +146,7 @@ async def test_a_private_destination_is_not_called(pstore: FeedStore, workers: W
         await hooks.add("news", rx.on("/internal", always(200)), SECRET)
         env = {k: v for k, v in FAST_WEBHOOKS.items() if k != "NEWSFEED_WEBHOOK_ALLOW_PRIVATE"}
         workers.start(**env)
-        await pstore.create_entry("news", {"headline": "Breaking"}, actor="t")
+        await pstore.editorial.create_entry("news", {"headline": "Breaking"}, actor="t")
 
         async def dead_lettered() -> bool:
             return bool(await hooks.list_dead("news"))

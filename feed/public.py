@@ -1,0 +1,55 @@
+"""The public view: what readers may see (pinned first, then newest first)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from feed import keys, scripts
+from feed.cursor import Cursor, parse_stream_id
+from feed.errors import NotFound
+from feed.model import Entry
+from feed.redis_io import as_str, translated
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[Entry]
+    cursor: Cursor
+    """The live stream's position at the time of the read."""
+    next: str | None
+    """Pass as ``before`` for the next (older) page; None on the last page."""
+
+
+class PublicView:
+    """Reads of the public timeline, each with the live cursor of its moment."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis: Any = redis
+        self._read_timeline = redis.register_script(scripts.READ_TIMELINE)
+
+    async def read_timeline(self, feed: str, *, limit: int, before: str | None = None) -> Page:
+        """Public entries, pinned first then newest first, with the live cursor."""
+        start = "+" if not before else "(" + before
+        async with translated():
+            out = await self._read_timeline(
+                keys=[keys.timeline(feed), keys.public(feed), keys.live(feed), keys.epoch(feed)],
+                args=[start, limit + 1],
+            )
+        cursor = Cursor(as_str(out[0]), parse_stream_id(as_str(out[1])))
+        pairs = out[3:]
+        # One member more than asked tells whether there is a next page.
+        more = len(pairs) > 2 * limit
+        pairs = pairs[: 2 * limit]
+        entries = [Entry.loads(pairs[i + 1]) for i in range(0, len(pairs), 2)]
+        nxt = as_str(pairs[-2]) if more and pairs else None
+        return Page(entries, cursor, nxt)
+
+    async def public_entry(self, feed: str, entry_id: str) -> Entry:
+        async with translated():
+            raw = await self.redis.hget(keys.public(feed), entry_id)
+        if raw is None:
+            raise NotFound(f"no public entry {entry_id!r} in feed {feed!r}")
+        return Entry.loads(raw)

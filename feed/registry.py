@@ -1,0 +1,100 @@
+"""The feed registry: which feeds exist, their title and time zone."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import redis.asyncio as aioredis
+
+from feed import keys
+from feed.errors import Conflict, InvalidInput, NotFound
+from feed.model import now_ms
+from feed.redis_io import as_str, translated
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeedMeta:
+    slug: str
+    title: str
+    timezone: str
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"slug": self.slug, "title": self.title, "timezone": self.timezone}
+
+
+def check_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise InvalidInput(
+            "a feed slug is 1-64 lowercase letters, digits and inner hyphens", field="slug"
+        )
+    return slug
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown IANA time zone {name!r}", field="timezone") from None
+    return name
+
+
+class FeedRegistry:
+    """Feeds: create, describe, list."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        # redis-py's annotations mix its sync and async return types; the
+        # adapters treat replies as the RESP2 bytes they are.
+        self.redis: Any = redis
+
+    async def create_feed(self, slug: str, title: str, timezone: str = "UTC") -> FeedMeta:
+        check_slug(slug)
+        check_timezone(timezone)
+        title = " ".join(str(title).split())[:200] or slug
+        created = now_ms()
+        async with translated():
+            added = await self.redis.sadd(keys.FEEDS, slug)
+            if not added:
+                raise Conflict(f"feed {slug!r} already exists")
+            await self.redis.hset(
+                keys.meta(slug),
+                mapping={"title": title, "timezone": timezone, "created_at": created},
+            )
+            await self.redis.set(keys.epoch(slug), secrets.token_hex(4), nx=True)
+        return FeedMeta(slug, title, timezone, created)
+
+    async def update_feed(self, slug: str, *, title: str | None, timezone: str | None) -> FeedMeta:
+        await self.get_feed(slug)
+        fields: dict[str, str] = {}
+        if title is not None:
+            fields["title"] = " ".join(title.split())[:200] or slug
+        if timezone is not None:
+            fields["timezone"] = check_timezone(timezone)
+        if fields:
+            async with translated():
+                await self.redis.hset(keys.meta(slug), mapping=fields)
+        return await self.get_feed(slug)
+
+    async def get_feed(self, slug: str) -> FeedMeta:
+        if not isinstance(slug, str) or not SLUG_RE.match(slug):
+            raise NotFound(f"no feed {slug!r}")
+        async with translated():
+            raw = await self.redis.hgetall(keys.meta(slug))
+        if not raw:
+            raise NotFound(f"no feed {slug!r}")
+        return FeedMeta(
+            slug,
+            as_str(raw.get(b"title")),
+            as_str(raw.get(b"timezone")) or "UTC",
+            int(raw.get(b"created_at") or 0),
+        )
+
+    async def list_feeds(self) -> list[str]:
+        async with translated():
+            return sorted(as_str(s) for s in await self.redis.smembers(keys.FEEDS))
