@@ -21,7 +21,9 @@ from feed.errors import (
     Unauthorized,
 )
 from feed.model import Entry, to_rfc3339
+from feed.store import FeedStore
 from web import metrics
+from web.state import state
 
 MAX_BODY = 64 * 1024
 PAGE_MAX = 100
@@ -43,10 +45,6 @@ class PayloadTooLarge(FeedError):
 class Gone(FeedError):
     status = 410
     title = "Gone"
-
-
-def _state(request: Request) -> Any:
-    return request.app.state.nf
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -77,7 +75,7 @@ async def authorize(request: Request, feed: str) -> Token:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise Unauthorized("an Authorization: Bearer <token> header is required")
-    token: Token | None = await _state(request).accounts.token_for(secret.strip())
+    token: Token | None = await state(request).accounts.token_for(secret.strip())
     if token is None:
         raise Unauthorized("the token is unknown or revoked")
     if token.feed != feed:
@@ -146,7 +144,7 @@ def entry_response(
 # own feed check (404 for a feed deleted since) costs no extra round trip.
 async def create_entry(request: Request) -> Response:
     feed = request.path_params["feed"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     data = await read_json(request)
     entry, created = await store.create_entry(
@@ -162,7 +160,7 @@ async def create_entry(request: Request) -> Response:
 
 async def edit_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     version = required_if_match(request)
     data = await read_json(request)
@@ -173,7 +171,7 @@ async def edit_entry(request: Request) -> Response:
 
 async def retract_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     entry = await store.retract_entry(feed, entry_id, if_match=if_match(request), actor=token.actor)
     metrics.PUBLISHED.labels("retract").inc()
@@ -183,7 +181,7 @@ async def retract_entry(request: Request) -> Response:
 # -- public reads -------------------------------------------------------------
 async def list_entries(request: Request) -> Response:
     feed = request.path_params["feed"]
-    store = _state(request).store
+    store = state(request).store
     await store.get_feed(feed)
     raw_limit = request.query_params.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
@@ -205,14 +203,14 @@ async def list_entries(request: Request) -> Response:
 
 async def get_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     entry = await _public_or_gone(store, feed, entry_id)
     return public_response(request, entry.to_json())
 
 
 async def entry_history(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     await _public_or_gone(store, feed, entry_id)
     events = await store.history(feed, entry_id)
     versions = [
@@ -229,11 +227,10 @@ async def entry_history(request: Request) -> Response:
     return public_response(request, {"id": entry_id, "feed": feed, "versions": versions})
 
 
-async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
+async def _public_or_gone(store: FeedStore, feed: str, entry_id: str) -> Entry:
     await store.get_feed(feed)
     try:
-        entry: Entry = await store.public_entry(feed, entry_id)
-        return entry
+        return await store.public_entry(feed, entry_id)
     except NotFound:
         try:
             current = await store.get_entry(feed, entry_id)
@@ -244,7 +241,7 @@ async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
         raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
 
 
-async def _was_public(store: Any, feed: str, entry_id: str) -> bool:
+async def _was_public(store: FeedStore, feed: str, entry_id: str) -> bool:
     """Whether readers ever saw the entry (a never-published one stays 404)."""
     events = await store.history(feed, entry_id)
     return any(e.entry.status == "published" for e in events)

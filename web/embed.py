@@ -22,10 +22,11 @@ from starlette.routing import BaseRoute, Route
 
 from feed.errors import FeedError, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.store import FeedStore, check_slug
+from feed.store import check_slug
 from web import render
 from web.api import public_response
 from web.pages import Pages, site_base
+from web.state import state
 from web.static_files import SHORT
 
 DEFAULT_WIDTH = 400
@@ -89,7 +90,7 @@ class Embed:
         max_width = _int_param(request, "maxwidth")
         max_height = _int_param(request, "maxheight")
         feed = self._feed_of(request, url)
-        store: FeedStore = request.app.state.nf.store
+        store = state(request).store
         meta = await store.get_feed(feed)
         width = min(DEFAULT_WIDTH, max(MIN_SIZE, max_width or DEFAULT_WIDTH))
         height = min(DEFAULT_HEIGHT, max(MIN_SIZE, max_height or DEFAULT_HEIGHT))
@@ -124,7 +125,7 @@ class Embed:
             raise NotFound("url is not a feed page of this site") from None
 
     async def feed_meta(self, request: Request) -> Response:
-        store: FeedStore = request.app.state.nf.store
+        store = state(request).store
         meta = await store.get_feed(request.path_params["feed"])
         base = site_base(request)
         data = meta.to_json()

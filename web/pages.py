@@ -24,6 +24,7 @@ from feed.model import Entry, now_ms
 from feed.store import FeedMeta, FeedStore
 from web import render
 from web.security import secure
+from web.state import state
 from web.static_files import Assets
 
 PAGE_SIZE = 20
@@ -33,7 +34,7 @@ PAGE_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
 def site_base(request: Request) -> str:
     """The public base URL: ``NEWSFEED_PUBLIC_URL``, else what the client reached."""
-    public: str | None = request.app.state.nf.settings.public_url
+    public = state(request).settings.public_url
     if public:
         return public.rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -85,7 +86,7 @@ class Pages:
         self, request: Request, feed: str, *, limit: int, before: str | None
     ) -> tuple[FeedMeta, dict[str, Any]] | Response:
         """The column's context, or an error page (unknown feed, bad ``before``)."""
-        store: FeedStore = request.app.state.nf.store
+        store = state(request).store
         try:
             meta = await store.get_feed(feed)
         except NotFound:
@@ -130,7 +131,7 @@ class Pages:
 
     async def permalink(self, request: Request) -> Response:
         feed, entry_id = request.path_params["feed"], request.path_params["id"]
-        store: FeedStore = request.app.state.nf.store
+        store = state(request).store
         try:
             meta = await store.get_feed(feed)
         except NotFound:
