@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import re
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import orjson
 import redis.asyncio as aioredis
@@ -23,6 +23,12 @@ from feed.model import now_ms
 from feed.redis_io import as_str, translated
 
 Role = Literal["admin", "editor"]
+
+
+def is_role(value: str) -> TypeGuard[Role]:
+    return value in ("admin", "editor")
+
+
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]{1,64}$")
 TOKEN_PREFIX = "nft_"
 _hasher = PasswordHasher()
@@ -74,11 +80,12 @@ class Accounts:
 
     # -- users --------------------------------------------------------------
     async def add_user(
-        self, name: str, password: str, role: Role = "editor", feeds: frozenset[str] = frozenset()
+        self, name: str, password: str, role: str = "editor", feeds: frozenset[str] = frozenset()
     ) -> User:
+        """A new user; ``role`` and ``name`` are checked here (they come from forms)."""
         if not USERNAME_RE.match(name):
             raise InvalidInput("a user name is 1-64 letters, digits or _.@-", field="name")
-        if role not in ("admin", "editor"):
+        if not is_role(role):
             raise InvalidInput("role is admin or editor", field="role")
         user = User(name, role, frozenset(feeds), hash_password(password))
         async with translated():
@@ -122,8 +129,8 @@ class Accounts:
             await self._save(user)
         return user
 
-    async def set_role(self, name: str, role: Role) -> User:
-        if role not in ("admin", "editor"):
+    async def set_role(self, name: str, role: str) -> User:
+        if not is_role(role):
             raise InvalidInput("role is admin or editor", field="role")
         user = dataclasses.replace(await self.get_user(name), role=role)
         async with translated():

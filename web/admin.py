@@ -4,8 +4,9 @@ Every route but the sign-in page and the two static assets goes through
 ``guarded`` (web.admin_auth), which checks the session, CSRF on unsafe
 methods, the feed grant and the role on the server for every request.
 Entry actions (edit, conflicts, retract, pin, history) are in
-web.admin_entries; the admin's own pages (feeds, users, tokens, embed, audit)
-in web.admin_manage.
+web.admin_entries; the admin's pages in web.admin_feeds (feeds, settings,
+tokens, embed snippets, webhooks), web.admin_users (users, roles, grants) and
+web.admin_audit (the audit log).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from feed.errors import IdempotencyMismatch, InvalidInput
 from feed.model import Entry
 from feed.settings import Settings
-from web import admin_entries, admin_hooks, admin_manage
-from web.admin_auth import AdminSessions, Ctx, guarded, login_page, logout
+from web import admin_audit, admin_entries, admin_feeds, admin_users
+from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -87,8 +88,8 @@ def signature(html: str) -> str:
 
 
 async def dashboard(request: Request, ctx: Ctx) -> Response:
-    slugs = await ctx.nf.store.registry.list_feeds()
-    feeds = [await ctx.nf.store.registry.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
+    slugs = await ctx.store.registry.list_feeds()
+    feeds = [await ctx.store.registry.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
     return ctx.ui.page(request, "dashboard.html", title="Feeds", user=ctx.user, feeds=feeds)
 
 
@@ -102,7 +103,7 @@ async def feed_page(
     nonce: str | None = None,
 ) -> Response:
     assert ctx.feed is not None
-    entries = await ctx.nf.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    entries = await ctx.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
     html = entries_html(request, ctx, entries)
     return ctx.ui.page(
         request,
@@ -139,7 +140,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
         )
     try:
         data = compose_data(form, feed.timezone)
-        entry, created = await ctx.nf.store.editorial.create_entry(
+        entry, created = await ctx.store.editorial.create_entry(
             feed.slug,
             data,
             actor=ctx.user.actor,
@@ -164,7 +165,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
 async def entries_json(request: Request, ctx: Ctx) -> Response:
     """The editorial list (every status) for the editor screen's live refresh."""
     assert ctx.feed is not None
-    entries = await ctx.nf.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
+    entries = await ctx.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
     html = entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,
@@ -179,20 +180,21 @@ async def entries_json(request: Request, ctx: Ctx) -> Response:
 def routes(settings: Settings) -> list[BaseRoute]:
     ui = UI()
 
-    def g(handler: Any, admin_only: bool = False) -> Any:
+    def guard(handler: Handler, *, admin_only: bool = False) -> Endpoint:
         return guarded(ui, handler, admin_only=admin_only)
 
     inner: list[BaseRoute] = [
         Route("/login", login_page(ui), methods=["GET", "POST"], name="admin_login"),
         Route("/static/{name}", ui.assets.endpoint, methods=["GET"], name="admin_static"),
-        Route("/logout", g(logout), methods=["POST"]),
-        Route("/", g(dashboard), methods=["GET"]),
-        Route("/feeds/{feed}", g(editor), methods=["GET"]),
-        Route("/feeds/{feed}/entries", g(create_entry), methods=["POST"]),
-        Route("/feeds/{feed}/entries.json", g(entries_json), methods=["GET"]),
-        *admin_entries.routes(g),
-        *admin_manage.routes(g),
-        *admin_hooks.routes(g),
+        Route("/logout", guard(logout), methods=["POST"]),
+        Route("/", guard(dashboard), methods=["GET"]),
+        Route("/feeds/{feed}", guard(editor), methods=["GET"]),
+        Route("/feeds/{feed}/entries", guard(create_entry), methods=["POST"]),
+        Route("/feeds/{feed}/entries.json", guard(entries_json), methods=["GET"]),
+        *admin_entries.routes(guard),
+        *admin_feeds.routes(guard),
+        *admin_users.routes(guard),
+        *admin_audit.routes(guard),
     ]
     middleware = [
         Middleware(

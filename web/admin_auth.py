@@ -25,7 +25,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from starlette.middleware.sessions import SessionMiddleware
@@ -33,12 +33,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from feed.accounts import User
+from feed.accounts import Accounts, User
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError, NotFound
 from feed.registry import FeedMeta
+from feed.settings import Settings
+from feed.stores import Stores
+from feed.webhooks import WebhookStore
 from web.admin_render import UI, flash
 from web.problems import problem, status_of
+from web.state import state
 
 SESSION_COOKIE = "nf_admin"
 SESSION_SECONDS = 12 * 3600
@@ -71,16 +75,26 @@ class AdminSessions:
 
 @dataclasses.dataclass(slots=True)
 class Ctx:
+    """What an admin handler gets: the signed-in user, the stores, the feed."""
+
     user: User
-    nf: Any
-    """web.app.AppState (settings, store, accounts)."""
+    store: Stores
+    accounts: Accounts
+    webhooks: WebhookStore
     admin: AdminStore
     ui: UI
     feed: FeedMeta | None = None
+    """The feed named in the path (already checked against the user's grants)."""
 
 
 Handler = Callable[[Request, Ctx], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Guard(Protocol):
+    """Makes an admin handler a route endpoint (``guarded`` with the app's UI)."""
+
+    def __call__(self, handler: Handler, *, admin_only: bool = False) -> Endpoint: ...
 
 
 def csrf_token(request: Request) -> str:
@@ -95,7 +109,7 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _same_origin(request: Request, settings: Any) -> bool:
+def _same_origin(request: Request, settings: Settings) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True  # not sent by every browser on same-origin posts; the token decides
@@ -106,14 +120,14 @@ def _same_origin(request: Request, settings: Any) -> bool:
     return origin != "null" and netloc in allowed
 
 
-async def csrf_ok(request: Request, settings: Any) -> bool:
+async def csrf_ok(request: Request, settings: Settings) -> bool:
     expected = request.session.get("csrf")
     if not isinstance(expected, str) or not expected or not _same_origin(request, settings):
         return False
     length = request.headers.get("content-length", "")
     if not length.isdigit() or int(length) > MAX_FORM_BYTES:
         return False  # forms are small; an unbounded body is never read
-    sent: Any = request.headers.get("x-csrf-token")
+    sent: object = request.headers.get("x-csrf-token")
     if sent is None:
         form = await request.form(max_files=0, max_fields=100)
         sent = form.get("csrf_token")
@@ -137,7 +151,7 @@ def to_login(request: Request) -> Response:
     return RedirectResponse(f"/admin/login?next={nxt}", status_code=303)
 
 
-async def current_user(request: Request, admin: AdminStore) -> User | None:
+async def current_user(request: Request, admin: AdminStore, accounts: Accounts) -> User | None:
     sid = request.session.get("sid")
     if not isinstance(sid, str):
         return None
@@ -145,17 +159,16 @@ async def current_user(request: Request, admin: AdminStore) -> User | None:
     if name is None:
         return None
     try:
-        user: User = await request.app.state.nf.accounts.get_user(name)
+        return await accounts.get_user(name)
     except NotFound:
         return None
-    return user
 
 
 def guarded(ui: UI, handler: Handler, *, admin_only: bool = False) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        nf = request.app.state.nf
-        admin = AdminStore(nf.store.redis)
-        user = await current_user(request, admin)
+        nf = state(request)
+        admin = nf.admin
+        user = await current_user(request, admin, nf.accounts)
         if user is None:
             if wants_html(request):
                 return to_login(request)
@@ -164,7 +177,7 @@ def guarded(ui: UI, handler: Handler, *, admin_only: bool = False) -> Endpoint:
             return refuse(request, ui, 403, "The form expired or came from another site.")
         if admin_only and user.role != "admin":
             return refuse(request, ui, 403, "Only an admin can do this.")
-        ctx = Ctx(user, nf, admin, ui)
+        ctx = Ctx(user, nf.store, nf.accounts, nf.webhooks, admin, ui)
         feed = request.path_params.get("feed")
         if feed is not None:
             if not user.can_edit(feed):
@@ -187,17 +200,17 @@ def guarded(ui: UI, handler: Handler, *, admin_only: bool = False) -> Endpoint:
 
 
 # -- sign in / out ------------------------------------------------------------
-def _next(raw: Any) -> str:
+def _next(raw: object) -> str:
     return raw if isinstance(raw, str) and NEXT_RE.match(raw) else "/admin/"
 
 
 def login_page(ui: UI) -> Endpoint:
     async def login(request: Request) -> Response:
-        nf = request.app.state.nf
-        admin = AdminStore(nf.store.redis)
+        nf = state(request)
+        admin = nf.admin
         nxt = _next(request.query_params.get("next"))
         if request.method == "GET":
-            if await current_user(request, admin) is not None:
+            if await current_user(request, admin, nf.accounts) is not None:
                 return RedirectResponse(nxt, status_code=303)
             csrf_token(request)
             return ui.page(request, "login.html", title="Sign in", next=nxt, name="", error=None)

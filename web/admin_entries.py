@@ -11,7 +11,6 @@ discard them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -22,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput, PreconditionFailed
 from feed.model import Entry, Event, to_rfc3339
 from feed.validate import sanitize_body
-from web.admin_auth import Ctx
+from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
 from web.api import json_response
 
@@ -92,14 +91,14 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
 
 async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
     assert ctx.feed is not None
-    events: list[Event] = await ctx.nf.store.editorial.history(ctx.feed.slug, entry_id)
+    events: list[Event] = await ctx.store.editorial.history(ctx.feed.slug, entry_id)
     return events
 
 
 async def _version_of(ctx: Ctx, entry_id: str, version: int) -> Entry | None:
     """The entry as it was at ``version`` (what an edit form was loaded at)."""
     assert ctx.feed is not None
-    current: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
+    current: Entry = await ctx.store.editorial.get_entry(ctx.feed.slug, entry_id)
     if current.version == version:
         return current
     events = await _history(ctx, entry_id)
@@ -117,7 +116,7 @@ async def entry_page(
 ) -> Response:
     assert ctx.feed is not None
     entry_id = request.path_params["id"]
-    entry: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
+    entry: Entry = await ctx.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
     return ctx.ui.page(
         request,
@@ -142,7 +141,7 @@ async def show_entry(request: Request, ctx: Ctx) -> Response:
 async def save_entry(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
     feed, entry_id = ctx.feed, request.path_params["id"]
-    store = ctx.nf.store
+    store = ctx.store
     form = await request.form()
     yours = submitted(form)
     try:
@@ -181,7 +180,7 @@ async def conflict(
     request: Request, ctx: Ctx, entry_id: str, yours: dict[str, Any], base_version: int
 ) -> Response:
     assert ctx.feed is not None
-    current: Entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, entry_id)
+    current: Entry = await ctx.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
     base = await _version_of(ctx, entry_id, base_version) or current
     changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
@@ -203,7 +202,7 @@ async def conflict(
 
 async def retract_confirm(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
-    entry = await ctx.nf.store.editorial.get_entry(ctx.feed.slug, request.path_params["id"])
+    entry = await ctx.store.editorial.get_entry(ctx.feed.slug, request.path_params["id"])
     return ctx.ui.page(
         request, "retract.html", title="Retract?", user=ctx.user, feed=ctx.feed, entry=entry
     )
@@ -214,7 +213,7 @@ async def retract(request: Request, ctx: Ctx) -> Response:
     feed, entry_id = ctx.feed.slug, request.path_params["id"]
     form = await request.form()
     try:
-        entry = await ctx.nf.store.editorial.retract_entry(
+        entry = await ctx.store.editorial.retract_entry(
             feed, entry_id, if_match=_version(form, "version"), actor=ctx.user.actor
         )
     except PreconditionFailed:
@@ -232,7 +231,7 @@ async def pin(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
     feed, entry_id = ctx.feed.slug, request.path_params["id"]
     want = (await request.form()).get("pinned") == "1"
-    store = ctx.nf.store
+    store = ctx.store
     current: Entry = await store.editorial.get_entry(feed, entry_id)
     word = "Pinned" if want else "Unpinned"
     if current.pinned == want:
@@ -274,13 +273,13 @@ async def history_json(request: Request, ctx: Ctx) -> Response:
     )
 
 
-def routes(g: Callable[..., Any]) -> list[BaseRoute]:
+def routes(guard: Guard) -> list[BaseRoute]:
     base = "/feeds/{feed}/entries/{id}"
     return [
-        Route(base, g(show_entry), methods=["GET"]),
-        Route(base, g(save_entry), methods=["POST"]),
-        Route(base + "/history.json", g(history_json), methods=["GET"]),
-        Route(base + "/retract", g(retract_confirm), methods=["GET"]),
-        Route(base + "/retract", g(retract), methods=["POST"]),
-        Route(base + "/pin", g(pin), methods=["POST"]),
+        Route(base, guard(show_entry), methods=["GET"]),
+        Route(base, guard(save_entry), methods=["POST"]),
+        Route(base + "/history.json", guard(history_json), methods=["GET"]),
+        Route(base + "/retract", guard(retract_confirm), methods=["GET"]),
+        Route(base + "/retract", guard(retract), methods=["POST"]),
+        Route(base + "/pin", guard(pin), methods=["POST"]),
     ]

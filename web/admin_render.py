@@ -1,4 +1,4 @@
-"""Rendering for the admin page: Jinja2 (autoescaped), times, headers, assets."""
+"""Rendering for the admin page: Jinja2 (autoescaped), times, headers, assets, forms."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -137,6 +138,12 @@ class UI:
         context.setdefault("title", "")
         html = self.render(template, request=request, **context)
         return HTMLResponse(html, status_code=status, headers=page_headers(request))
+
+
+def form_field(form: FormData, name: str, limit: int = 300) -> str:
+    """A short text field of a form, trimmed; "" if absent or a file."""
+    value = form.get(name)
+    return value[:limit].strip() if isinstance(value, str) else ""
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:

@@ -23,17 +23,15 @@ from feed.errors import (
     UnsupportedMediaType,
 )
 from feed.model import Entry, to_rfc3339
+from feed.stores import Stores
 from web import metrics
+from web.state import state
 
 MAX_BODY = 64 * 1024
 PAGE_MAX = 100
 ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=30"
-
-
-def _state(request: Request) -> Any:
-    return request.app.state.nf
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,7 +62,7 @@ async def authorize(request: Request, feed: str) -> Token:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise Unauthorized("an Authorization: Bearer <token> header is required")
-    token: Token | None = await _state(request).accounts.token_for(secret.strip())
+    token: Token | None = await state(request).accounts.token_for(secret.strip())
     if token is None:
         raise Unauthorized("the token is unknown or revoked")
     if token.feed != feed:
@@ -133,7 +131,7 @@ def entry_response(
 # own feed check (404 for a feed deleted since) costs no extra round trip.
 async def create_entry(request: Request) -> Response:
     feed = request.path_params["feed"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     data = await read_json(request)
     entry, created = await store.editorial.create_entry(
@@ -149,7 +147,7 @@ async def create_entry(request: Request) -> Response:
 
 async def edit_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     version = required_if_match(request)
     data = await read_json(request)
@@ -162,7 +160,7 @@ async def edit_entry(request: Request) -> Response:
 
 async def retract_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     token = await authorize(request, feed)
     entry = await store.editorial.retract_entry(
         feed, entry_id, if_match=if_match(request), actor=token.actor
@@ -174,7 +172,7 @@ async def retract_entry(request: Request) -> Response:
 # -- public reads -------------------------------------------------------------
 async def list_entries(request: Request) -> Response:
     feed = request.path_params["feed"]
-    store = _state(request).store
+    store = state(request).store
     await store.registry.get_feed(feed)
     raw_limit = request.query_params.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
@@ -196,14 +194,14 @@ async def list_entries(request: Request) -> Response:
 
 async def get_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     entry = await _public_or_gone(store, feed, entry_id)
     return public_response(request, entry.to_json())
 
 
 async def entry_history(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
-    store = _state(request).store
+    store = state(request).store
     await _public_or_gone(store, feed, entry_id)
     events = await store.editorial.history(feed, entry_id)
     versions = [
@@ -220,11 +218,10 @@ async def entry_history(request: Request) -> Response:
     return public_response(request, {"id": entry_id, "feed": feed, "versions": versions})
 
 
-async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
+async def _public_or_gone(store: Stores, feed: str, entry_id: str) -> Entry:
     await store.registry.get_feed(feed)
     try:
-        entry: Entry = await store.public.public_entry(feed, entry_id)
-        return entry
+        return await store.public.public_entry(feed, entry_id)
     except NotFound:
         try:
             current = await store.editorial.get_entry(feed, entry_id)
@@ -235,7 +232,7 @@ async def _public_or_gone(store: Any, feed: str, entry_id: str) -> Entry:
         raise NotFound(f"no entry {entry_id!r} in feed {feed!r}") from None
 
 
-async def _was_public(store: Any, feed: str, entry_id: str) -> bool:
+async def _was_public(store: Stores, feed: str, entry_id: str) -> bool:
     """Whether readers ever saw the entry (a never-published one stays 404)."""
     events = await store.editorial.history(feed, entry_id)
     return any(e.entry.status == "published" for e in events)

@@ -1,13 +1,12 @@
 """``create_app(settings)``: the Starlette application, built without globals.
 
 Resources (the Redis client, the store, the live hub) are created in the
-lifespan and handed to endpoints as typed state (``request.app.state.nf``).
+lifespan and handed to endpoints as typed state (``web.state.state(request)``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,33 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from feed.accounts import Accounts
-from feed.docstore import DocumentCache
+from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError
 from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
-from feed.webhooks import WebhookStore
 from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
 from web.hub import Hub
 from web.problems import feed_error, http_error
+from web.state import AppState, state
 
 log = logging.getLogger("newsfeed.web")
-
-
-@dataclasses.dataclass(slots=True)
-class AppState:
-    settings: Settings
-    store: Stores
-    accounts: Accounts
-    webhooks: WebhookStore
-    documents: DocumentCache
-    hub: Hub
-
-
-def state(request: Request) -> AppState:
-    nf: AppState = request.app.state.nf
-    return nf
 
 
 async def healthz(request: Request) -> Response:
@@ -106,10 +89,11 @@ def create_app(settings: Settings) -> Starlette:
                 app.state.nf = AppState(
                     settings,
                     store,
-                    Accounts(redis),
-                    WebhookStore(redis, allow_private=settings.webhook_allow_private),
-                    DocumentCache(redis),
+                    store.accounts,
+                    store.webhooks,
+                    store.documents,
                     hub,
+                    AdminStore(redis),
                 )
                 yield
         finally:

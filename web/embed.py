@@ -23,10 +23,10 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput, NotFound, NotSupported
 from feed.model import now_ms
 from feed.registry import check_slug
-from feed.stores import Stores
 from web import render
 from web.api import public_response
 from web.pages import Pages, site_base
+from web.state import state
 from web.static_files import SHORT
 
 DEFAULT_WIDTH = 400
@@ -85,7 +85,7 @@ class Embed:
         max_width = _int_param(request, "maxwidth")
         max_height = _int_param(request, "maxheight")
         feed = self._feed_of(request, url)
-        store: Stores = request.app.state.nf.store
+        store = state(request).store
         meta = await store.registry.get_feed(feed)
         width = min(DEFAULT_WIDTH, max(MIN_SIZE, max_width or DEFAULT_WIDTH))
         height = min(DEFAULT_HEIGHT, max(MIN_SIZE, max_height or DEFAULT_HEIGHT))
@@ -120,7 +120,7 @@ class Embed:
             raise NotFound("url is not a feed page of this site") from None
 
     async def feed_meta(self, request: Request) -> Response:
-        store: Stores = request.app.state.nf.store
+        store = state(request).store
         meta = await store.registry.get_feed(request.path_params["feed"])
         base = site_base(request)
         data = meta.to_json()

@@ -25,6 +25,7 @@ from feed.registry import FeedMeta
 from feed.stores import Stores
 from web import render
 from web.security import secure
+from web.state import state
 from web.static_files import Assets
 
 PAGE_SIZE = 20
@@ -34,7 +35,7 @@ PAGE_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
 def site_base(request: Request) -> str:
     """The public base URL: ``NEWSFEED_PUBLIC_URL``, else what the client reached."""
-    public: str | None = request.app.state.nf.settings.public_url
+    public = state(request).settings.public_url
     if public:
         return public.rstrip("/")
     return str(request.base_url).rstrip("/")
@@ -86,7 +87,7 @@ class Pages:
         self, request: Request, feed: str, *, limit: int, before: str | None
     ) -> tuple[FeedMeta, dict[str, Any]] | Response:
         """The column's context, or an error page (unknown feed, bad ``before``)."""
-        store: Stores = request.app.state.nf.store
+        store = state(request).store
         try:
             meta = await store.registry.get_feed(feed)
         except NotFound:
@@ -131,7 +132,7 @@ class Pages:
 
     async def permalink(self, request: Request) -> Response:
         feed, entry_id = request.path_params["feed"], request.path_params["id"]
-        store: Stores = request.app.state.nf.store
+        store = state(request).store
         try:
             meta = await store.registry.get_feed(feed)
         except NotFound:

@@ -16,12 +16,13 @@ from starlette.routing import BaseRoute, Route
 
 from feed.docstore import regenerate
 from feed.documents import Document, Format, http_date
+from web.state import state
 
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=60"
 
 
 async def serve(request: Request, fmt: Format) -> Response:
-    nf = request.app.state.nf
+    nf = state(request)
     feed: str = request.path_params["feed"]
     await nf.store.registry.get_feed(feed)
     doc: Document | None = await nf.documents.get(feed, fmt)

@@ -15,18 +15,18 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput
 from feed.webhooks import WebhookStore
 from web.api import authorize, json_response, read_json
+from web.state import state
 
 DEAD_PAGE_MAX = 1000
 
 
 def _hooks(request: Request) -> WebhookStore:
-    hooks: WebhookStore = request.app.state.nf.webhooks
-    return hooks
+    return state(request).webhooks
 
 
 async def _feed(request: Request) -> str:
     feed: str = request.path_params["feed"]
-    await request.app.state.nf.store.registry.get_feed(feed)
+    await state(request).store.registry.get_feed(feed)
     await authorize(request, feed)
     return feed
 
