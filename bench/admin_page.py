@@ -121,7 +121,7 @@ async def main() -> None:
         await wait_up(base)
         redis = connect(url)
         try:
-            await Stores.build(redis).create_feed("bench", "Bench", "Europe/Kyiv")
+            await Stores.build(redis).registry.create_feed("bench", "Bench", "Europe/Kyiv")
             accounts = Accounts(redis)
             await accounts.add_user("ed", PASSWORD, "editor", frozenset({"bench"}))
             token, _ = await accounts.create_token("bench", "bench")

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -183,7 +184,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nf-bench-"))
     server = EmbeddedRedis(None)
     with server.running():
-        redis = connect(server.url)
+        redis: Any = connect(server.url)
         try:
             store = Stores.build(redis)
             await store.registry.create_feed(FEED, "Bench")

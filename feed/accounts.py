@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 Role = Literal["admin", "editor"]
 
@@ -76,7 +76,7 @@ def token_digest(token: str) -> str:
 
 class Accounts:
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
 
     # -- users --------------------------------------------------------------
     async def add_user(

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from feed import keys
 from feed.model import Event, now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 AUDIT_MAXLEN = 10_000
 
@@ -54,7 +54,7 @@ def _account_key(name: str) -> str:
 
 class AdminStore:
     def __init__(self, redis: aioredis.Redis, policy: ThrottlePolicy | None = None) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self.policy = policy or ThrottlePolicy()
 
     # -- sessions -----------------------------------------------------------

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as aioredis
 
 from feed import keys, scripts
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 CAP = 100_000
 
 
 class Backlog:
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self._count_after = redis.register_script(scripts.COUNT_AFTER)
 
     async def unprojected(self, feed: str, cap: int = CAP) -> int:

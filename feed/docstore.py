@@ -17,13 +17,13 @@ from feed import keys, scripts
 from feed.cursor import format_stream_id
 from feed.documents import Document, FeedInfo, Format, render_all
 from feed.public import PublicView
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 from feed.registry import FeedRegistry
 
 
 class DocumentCache:
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self._put = redis.register_script(scripts.PUT_DOCUMENTS)
 
     async def get(self, feed: str, fmt: Format) -> Document | None:

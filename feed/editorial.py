@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from feed import keys, scripts, validate
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -30,7 +30,7 @@ class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
     def __init__(self, redis: aioredis.Redis, registry: FeedRegistry) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self.registry = registry
         self._append = redis.register_script(scripts.APPEND)
 

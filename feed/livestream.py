@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 import redis.asyncio as aioredis
 
 from feed import keys, scripts
 from feed.cursor import StreamBounds, StreamId, format_stream_id, parse_stream_id
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class LiveStream:
     """Reads of a feed's live stream and its bounds (epoch, last id, trim bound)."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self._bounds = redis.register_script(scripts.BOUNDS)
 
     async def bounds(self, feed: str) -> StreamBounds:

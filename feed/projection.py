@@ -15,14 +15,14 @@ import redis.asyncio as aioredis
 from feed import keys, scripts
 from feed.cursor import StreamId, parse_stream_id
 from feed.model import Entry, Event, LiveOp, project
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 
 class Projection:
     """Moves a feed's public view forward from its editorial log."""
 
     def __init__(self, redis: aioredis.Redis, *, live_retention_events: int = 10_000) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self.live_retention_events = live_retention_events
         self._project = redis.register_script(scripts.PROJECT)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -11,7 +10,7 @@ from feed import keys, scripts
 from feed.cursor import Cursor, parse_stream_id
 from feed.errors import NotFound
 from feed.model import Entry
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,7 +26,7 @@ class PublicView:
     """Reads of the public timeline, each with the live cursor of its moment."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self._read_timeline = redis.register_script(scripts.READ_TIMELINE)
 
     async def read_timeline(self, feed: str, *, limit: int, before: str | None = None) -> Page:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 
 from feed.errors import StoreUnavailable
+
+Commands: TypeAlias = Any
+"""The asyncio client as the adapters call its commands. redis-py types every
+command ``Awaitable[T] | T`` (one signature shared by its sync and asyncio
+clients), which mypy cannot await, so the adapters hold their client as
+``Commands`` and take the typed ``aioredis.Redis`` in their constructors: the
+one, named place where typing gives way, instead of a cast per call."""
 
 
 @contextlib.asynccontextmanager

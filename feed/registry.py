@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -51,7 +51,7 @@ class FeedRegistry:
     def __init__(self, redis: aioredis.Redis) -> None:
         # redis-py's annotations mix its sync and async return types; the
         # adapters treat replies as the RESP2 bytes they are.
-        self.redis: Any = redis
+        self.redis: Commands = redis
 
     async def create_feed(self, slug: str, title: str, timezone: str = "UTC") -> FeedMeta:
         check_slug(slug)

@@ -19,7 +19,7 @@ from feed import keys, scripts
 from feed.cursor import StreamId, parse_stream_id
 from feed.errors import Conflict
 from feed.model import Entry, Event, fold, now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 from feed.registry import FeedRegistry
 
 TRIM_BATCH = 5_000
@@ -37,7 +37,7 @@ class Retention:
         retention_seconds: int = 7 * 24 * 3600,
         retention_events: int = 10_000,
     ) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self.registry = registry
         self.retention_seconds = retention_seconds
         self.retention_events = retention_events
@@ -141,7 +141,7 @@ class Retention:
 class _Fold:
     """The editorial state folded to ``last`` and the public one to ``pos``."""
 
-    def __init__(self, redis: Any, feed: str) -> None:
+    def __init__(self, redis: Commands, feed: str) -> None:
         self.redis, self.feed = redis, feed
         self.state: dict[str, Entry] = {}
         self.public: dict[str, Entry] = {}
@@ -152,7 +152,7 @@ class _Fold:
         """The public position ``public`` is folded to ('' for nothing)."""
 
     @classmethod
-    async def start(cls, redis: Any, feed: str, pos: str) -> _Fold:
+    async def start(cls, redis: Commands, feed: str, pos: str) -> _Fold:
         self = cls(redis, feed)
         self.pos = pos
         split_id = parse_stream_id(pos) if pos else None

@@ -19,7 +19,6 @@ through it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -29,6 +28,7 @@ from feed.editorial import Editorial
 from feed.livestream import LiveStream
 from feed.projection import Projection
 from feed.public import PublicView
+from feed.redis_io import Commands
 from feed.registry import FeedRegistry
 from feed.retention import Retention
 from feed.settings import Settings
@@ -37,7 +37,7 @@ from feed.webhooks import WebhookStore
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Stores:
-    redis: Any
+    redis: Commands
     """The client all of them share (redis-py's async client; replies are bytes)."""
     registry: FeedRegistry
     editorial: Editorial

@@ -42,7 +42,7 @@ from feed.cursor import format_stream_id
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.livestream import LiveMessage, live_message
 from feed.model import now_ms
-from feed.redis_io import as_str, translated
+from feed.redis_io import Commands, as_str, translated
 
 URL_MAX = 2000
 SECRET_MIN, SECRET_MAX = 16, 200
@@ -271,7 +271,7 @@ class Pending:
 
 class WebhookStore:
     def __init__(self, redis: aioredis.Redis, *, allow_private: bool = False) -> None:
-        self.redis: Any = redis
+        self.redis: Commands = redis
         self.allow_private = allow_private
         self._advance = redis.register_script(scripts.COMPARE_AND_SET)
 

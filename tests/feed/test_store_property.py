@@ -29,7 +29,7 @@ async def _check(redis_url: str, create: Any, edit: Any, accepted: dict[str, int
     redis = connect(redis_url)
     try:
         store = Stores.build(redis)
-        if not await redis.sismember(keys.FEEDS, FEED):
+        if FEED not in await store.registry.list_feeds():
             await store.registry.create_feed(FEED, "Prop")
         base, _ = await store.editorial.create_entry(FEED, {"headline": "base"}, actor="p")
         for data, call in ((create, "create"), (edit, "edit")):

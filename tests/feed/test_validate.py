@@ -304,14 +304,19 @@ good_fields: dict[str, st.SearchStrategy[Any]] = {
 backdate = {"published_at": st.integers(NOW - 29 * DAY, NOW).map(to_rfc3339)}
 schedule = {"publish_at": st.integers(NOW - DAY, NOW + 300 * DAY).map(to_rfc3339)}
 good_create = st.one_of(
-    st.fixed_dictionaries({"headline": plain_text}, optional={**good_fields, **when})
-    for when in (backdate, schedule)
+    *[
+        st.fixed_dictionaries({"headline": plain_text}, optional={**good_fields, **when})
+        for when in (backdate, schedule)
+    ]
 )
 good_edit = st.one_of(
-    st.fixed_dictionaries(
-        {}, optional={"headline": plain_text, "mark_updated": st.booleans(), **good_fields, **when}
-    )
-    for when in (backdate, {"publish_at": st.none() | schedule["publish_at"]})
+    *[
+        st.fixed_dictionaries(
+            {},
+            optional={"headline": plain_text, "mark_updated": st.booleans(), **good_fields, **when},
+        )
+        for when in (backdate, {"publish_at": st.none() | schedule["publish_at"]})
+    ]
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Generator
 
 import orjson
 import pytest
@@ -42,18 +43,15 @@ def test_ws_frame_is_one_final_unmasked_text_frame(payload: bytes) -> None:
 def test_ws_frame_parses_with_the_websockets_library() -> None:
     payload = b'{"type":"pong"}' * 20
 
-    def reader() -> object:
-        data = ws_frame(payload)
+    data = ws_frame(payload)
 
-        def read_exact(n: int) -> object:
-            nonlocal data
-            chunk, data = data[:n], data[n:]
-            yield from ()
-            return chunk
+    def read_exact(n: int) -> Generator[None, None, bytes]:
+        nonlocal data
+        chunk, data = data[:n], data[n:]
+        yield from ()
+        return chunk
 
-        return read_exact
-
-    gen = Frame.parse(reader(), mask=False)  # type: ignore[arg-type]
+    gen = Frame.parse(read_exact, mask=False)
     with pytest.raises(StopIteration) as done:
         next(gen)
     frame = done.value.value

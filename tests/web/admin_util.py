@@ -23,7 +23,7 @@ NONCE_RE = re.compile(r'name="nonce" value="([^"]+)"')
 async def add_user(
     accounts: Accounts, name: str, role: str = "editor", feeds: tuple[str, ...] = ()
 ) -> None:
-    await accounts.add_user(name, PASSWORD, role, frozenset(feeds))  # type: ignore[arg-type]
+    await accounts.add_user(name, PASSWORD, role, frozenset(feeds))
 
 
 def csrf_of(html: str) -> str:

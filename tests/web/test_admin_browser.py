@@ -15,37 +15,17 @@ import pytest
 
 from feed.accounts import Accounts
 from feed.model import now_ms, to_rfc3339
-from feed.settings import Settings
 from feed.stores import Stores
-from tests.conftest import ROOT, SECRET, Services, make_feed, seconds
+from tests.conftest import ROOT, Services, make_feed, seconds
 from tests.web.admin_util import PASSWORD, add_user
-from web.app import create_app
 
 T = 15_000  # ms, Playwright's waits
 
 
-def _has_live_endpoint() -> bool:
-    app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", secret_key=SECRET))
-    return any(getattr(r, "path", "").endswith("/ws") for r in app.routes)
-
-
-LIVE = _has_live_endpoint()
-"""Whether the reader page can update live; until the live endpoint lands in
-this tree, the reader-page checks reload the server-rendered page instead."""
-
-
 async def reader_shows(reader: Any, selector: str, *, gone: bool = False) -> None:
+    """Wait, on a reader page that is live, for ``selector`` to appear (or go)."""
     target = reader.locator(selector)
-    if LIVE:
-        await target.wait_for(state="detached" if gone else "visible", timeout=seconds(20) * 1000)
-        return
-
-    async def reloaded() -> bool:
-        await reader.reload()
-        n = await target.count()
-        return n == 0 if gone else n > 0
-
-    await eventually(reloaded, 20)
+    await target.wait_for(state="detached" if gone else "visible", timeout=seconds(20) * 1000)
 
 
 def in_hours(n: float) -> str:
@@ -197,8 +177,7 @@ async def test_other_editors_posts_appear_live(
     page = await open_as(browser, services.base_url, "ed")
     pages.append(page)
     await page.locator(".entries .empty").wait_for()
-    if LIVE:
-        await page.locator(".live-state.up").wait_for()  # subscribed to the public WebSocket
+    await page.locator(".live-state.up").wait_for()  # subscribed to the public WebSocket
     # a post through the API (a CMS, another editor) and a scheduled one
     async with httpx.AsyncClient(base_url=services.base_url) as client:
         r = await client.post(

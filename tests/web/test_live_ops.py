@@ -58,7 +58,7 @@ async def test_a_trimmed_cursor_gets_a_reset(tmp_path: Path) -> None:
     server = EmbeddedRedis(None)
     with server.running():
         extra = {"NEWSFEED_LIVE_RETENTION_EVENTS": "10"}
-        web, base = start_web(server.url, tmp_path, **extra)
+        web, base = start_web(server.url, tmp_path, None, **extra)
         worker = start_worker(server.url, tmp_path, **extra)
         redis = connect(server.url)
         store = Stores.build(redis)
