@@ -23,9 +23,18 @@ class Backlog:
             return int(await self._count_after(keys=[keys.log(feed)], args=[start, cap]))
 
     async def queued_jobs(self) -> int:
-        """arq jobs waiting (including deferred webhook retries)."""
+        """arq jobs waiting (feed rebuilds)."""
         async with translated():
             return int(await self.redis.zcard(keys.ARQ_QUEUE))
+
+    async def webhook_queued(self, feed: str) -> int:
+        """Deliveries in the feed's webhooks' queues."""
+        async with translated():
+            ids = await self.redis.hkeys(keys.webhooks(feed))
+            total = 0
+            for raw in ids:
+                total += int(await self.redis.zcard(keys.webhook_queue(feed, as_str(raw))))
+        return total
 
     async def dead_letters(self, feed: str) -> int:
         async with translated():

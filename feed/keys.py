@@ -155,6 +155,25 @@ def webhook_pos(feed: str) -> str:
     return _f(feed, "webhooks:pos")
 
 
+def webhook_lag(feed: str) -> str:
+    """String: live messages appended after ``webhook_pos`` (the projection
+    adds, the dispatcher subtracts); while it reaches the live retention the
+    projection trims the live stream no further than ``webhook_pos``."""
+    return _f(feed, "webhooks:lag")
+
+
+def webhook_queue(feed: str, hook_id: str) -> str:
+    """Sorted set: one webhook's queued delivery ids, scored by when each is
+    due (epoch ms); a claimed one is scored at the end of its lease."""
+    return _f(feed, f"webhooks:queue:{hook_id}")
+
+
+def webhook_items(feed: str, hook_id: str) -> str:
+    """Hash: delivery id -> JSON (event, body, created_at, attempt) of the
+    deliveries in ``webhook_queue``."""
+    return _f(feed, f"webhooks:items:{hook_id}")
+
+
 def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
     'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""

@@ -73,6 +73,8 @@ class Projection:
                     keys.timeline(feed),
                     keys.live(feed),
                     keys.log(feed),
+                    keys.webhook_pos(feed),
+                    keys.webhook_lag(feed),
                 ],
                 args=[pos, as_str(rows[-1][0]), self.live_retention_events, *_flatten(ops)],
             )

@@ -39,16 +39,21 @@ end
 return {'ok', lid}
 """
 
-# KEYS: public pos, public, timeline, live, log
+# KEYS: public pos, public, timeline, live, log, webhook pos, webhook lag
 # ARGV: expected pos ('' when none yet), new pos, live maxlen,
 #       then groups of six: type, id, version, data, member, old member
 # Fenced twice: the position must be the one the batch was read after, and
 # the batch's last event must still be in the log (a feed that was wiped and
 # created again also starts from an empty position).
+# The live stream keeps its last ``maxlen`` messages, but never trims what
+# the webhook dispatcher has not queued yet: while the feed has webhooks the
+# lag counter says how many messages follow the dispatch position, and once
+# that reaches ``maxlen`` the trim stops at the dispatch position instead.
 PROJECT = """
 local pos = redis.call('GET', KEYS[1]) or ''
 if pos ~= ARGV[1] then return 0 end
 if #redis.call('XRANGE', KEYS[5], ARGV[2], ARGV[2]) == 0 then return 0 end
+local added = 0
 for i = 4, #ARGV, 6 do
   local t, id, v, d, m, om = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
   if om ~= '' then redis.call('ZREM', KEYS[3], om) end
@@ -58,7 +63,14 @@ for i = 4, #ARGV, 6 do
     redis.call('HSET', KEYS[2], id, d)
     redis.call('ZADD', KEYS[3], 0, m)
   end
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 't', t, 'i', id, 'v', v, 'd', d)
+  redis.call('XADD', KEYS[4], '*', 't', t, 'i', id, 'v', v, 'd', d)
+  added = added + 1
+end
+local wpos = redis.call('GET', KEYS[6])
+if wpos and redis.call('INCRBY', KEYS[7], added) >= tonumber(ARGV[3]) then
+  redis.call('XTRIM', KEYS[4], 'MINID', '~', wpos)
+else
+  redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[3])
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
@@ -186,14 +198,6 @@ return bounds(KEYS[1], KEYS[2])
 """
 )
 
-# KEYS: a string; ARGV: expected value ('' when unset), new value.
-# Sets it only if nobody moved it since it was read (a fence for positions).
-COMPARE_AND_SET = """
-local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-return 1
-"""
 
 # KEYS: documents hash, live stream
 # ARGV: the live position the documents were rendered at, then field/value pairs.
@@ -217,4 +221,101 @@ return 1
 # KEYS: a stream; ARGV: exclusive start id, cap. How many entries follow it.
 COUNT_AFTER = """
 return #redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+"""
+
+# -- webhooks ------------------------------------------------------------------
+# KEYS: webhooks, webhook pos, webhook lag, live
+# ARGV: max webhooks, id, webhook json
+# The feed's first webhook starts the dispatch position at the live stream's
+# end (and the lag at zero): it gets the messages appended from then on.
+ADD_WEBHOOK = """
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+  local pos = '0-0'
+  if last[1] then pos = last[1][1] end
+  redis.call('SET', KEYS[2], pos)
+  redis.call('SET', KEYS[3], 0)
+end
+return 1
+"""
+
+# KEYS: webhooks, queue, items, webhook pos, webhook lag
+# ARGV: id
+# The webhook's queued deliveries go with it; with the feed's last webhook
+# the dispatch position and the lag go too (nothing holds the live trim).
+DELETE_WEBHOOK = """
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[4], KEYS[5]) end
+return n
+"""
+
+# KEYS: webhook pos, webhook lag, webhooks, then (queue, items) per webhook
+# ARGV: expected pos, new pos, messages read, N webhooks, N webhook ids,
+#       then groups of four: webhook index (1-based), delivery id, due ms, json
+# Queues a batch of deliveries and moves the dispatch position in one step,
+# fenced by the position: a batch is queued once or not at all, and a
+# webhook deleted since the batch was read gets nothing.
+DISPATCH = """
+local pos = redis.call('GET', KEYS[1]) or ''
+if pos ~= ARGV[1] then return 0 end
+local nh = tonumber(ARGV[4])
+local alive = {}
+for h = 1, nh do alive[h] = redis.call('HEXISTS', KEYS[3], ARGV[4 + h]) == 1 end
+for i = 5 + nh, #ARGV, 4 do
+  local h = tonumber(ARGV[i])
+  if alive[h] and redis.call('ZADD', KEYS[2 + 2 * h], 'NX', ARGV[i + 2], ARGV[i + 1]) == 1 then
+    redis.call('HSET', KEYS[3 + 2 * h], ARGV[i + 1], ARGV[i + 3])
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+if redis.call('DECRBY', KEYS[2], ARGV[3]) < 0 then redis.call('SET', KEYS[2], 0) end
+return 1
+"""
+
+# KEYS: queue, items
+# ARGV: now ms, lease end ms, at most N
+# Claims up to N due deliveries (their score moves to the lease end: a worker
+# that dies holding them gives them back when it runs out). Returns
+# (id, json) pairs, then the next due score of what is left ('' if none).
+CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local rec = redis.call('HGET', KEYS[2], id)
+  if rec then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+    out[#out + 1] = id
+    out[#out + 1] = rec
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+out[#out + 1] = nxt[2] or ''
+return out
+"""
+
+# KEYS: queue, items
+# ARGV: id, due ms, json (the next attempt)
+# Unless the delivery is gone (its webhook deleted), schedule its next attempt.
+RESCHEDULE = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: queue, items, dead letters
+# ARGV: id, dead-letter json ('' on success), dead letters kept
+FINISH = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[2])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+end
+return 1
 """

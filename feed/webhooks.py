@@ -1,31 +1,29 @@
-"""Partner webhooks: registrations, signatures, the retry rule, dead letters.
+"""Partner webhooks: registrations, URLs, the retry rule, per-webhook queues.
 
 The contract (README, "Webhooks"): every public live-stream message of a
 feed (publish, update, retract) is POSTed to each of its webhooks as
 ``{"type", "feed", "cursor", "entry"}`` (the live protocol's message plus
-the feed) with the headers
-
-    Content-Type: application/json
-    X-Newsfeed-Delivery: <webhook id>.<live stream id>   (same on every retry)
-    X-Newsfeed-Event: publish | update | retract
-    X-Newsfeed-Timestamp: <unix seconds of this attempt>
-    X-Newsfeed-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+the feed), signed per Standard Webhooks (``feed.webhook_signing``).
 
 A 2xx answer is a success; anything else (another status, a timeout, a
 connection error) is retried after ``backoff_delay`` (exponential, full
 jitter) until the delivery is ``max_age`` old, then it goes to the feed's
-dead-letter list (newest first, the last ``DEAD_MAX`` kept).
+dead-letter list (newest first, the last ``DEAD_MAX`` kept). A delivery
+that cannot be attempted at all goes there at once, with the reason.
 
-Pure parts (``sign``, ``backoff_delay``, ``check_url``, ``event_body``) do
-no I/O; ``WebhookStore`` is the Redis adapter, keys from ``feed.keys``.
+Each webhook has its own queue (``feed.keys.webhook_queue``): the dispatcher
+fills the queues from the live stream in fenced batches (``dispatch_batch``)
+and the workers' delivery loop takes from each queue in turn
+(``feed.delivery_queue``), so a partner's backlog is only its own.
+
+Pure parts (``check_url``, ``backoff_delay``, ``event_body``,
+``deliveries``) do no I/O; ``WebhookStore`` is the Redis adapter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
 import ipaddress
 import random
 import re
@@ -34,6 +32,8 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+import idna
 import orjson
 import redis.asyncio as aioredis
 
@@ -43,16 +43,18 @@ from feed.errors import Conflict, InvalidInput, NotFound
 from feed.livestream import LiveMessage, live_message
 from feed.model import now_ms
 from feed.redis_io import Commands, as_str, translated
+from feed.webhook_signing import new_secret, standard_key
 
 URL_MAX = 2000
-SECRET_MIN, SECRET_MAX = 16, 200
-SECRET_PREFIX = "whsec_"
 WEBHOOKS_MAX = 20
 """Webhooks per feed."""
 DEAD_MAX = 1000
 """Dead letters kept per feed (the newest)."""
 DESCRIPTION_MAX = 200
 ID_RE = re.compile(r"^wh_[0-9a-f]{16}$")
+LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+"""A DNS label as HTTP clients resolve it (letters, digits, hyphens inside;
+underscores, which some real names carry)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,32 +92,29 @@ class Webhook:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Delivery:
-    """One (webhook, live message) pair: the payload of one arq job."""
+    """One (webhook, live message) pair, as it waits in the webhook's queue."""
 
     feed: str
     webhook_id: str
     delivery_id: str
+    """``<webhook id>.<live stream id>``: the ``webhook-id`` header, the same
+    on every attempt (partners deduplicate on it)."""
     event: str
     body: str
     created_at: int
-    """Epoch ms of the first enqueue: the age limit counts from here."""
+    """Epoch ms of the dispatch: the age limit counts from here."""
     attempt: int = 1
+    """The attempt this record is waiting for (1-based)."""
 
-    def to_args(self) -> list[Any]:
-        return [
-            self.feed,
-            self.webhook_id,
-            self.delivery_id,
-            self.event,
-            self.body,
-            self.created_at,
-            self.attempt,
-        ]
+    def dumps(self) -> bytes:
+        return orjson.dumps(
+            {"e": self.event, "b": self.body, "c": self.created_at, "a": self.attempt}
+        )
 
-    @property
-    def job_id(self) -> str:
-        """The arq job id: enqueuing the same attempt twice is a no-op."""
-        return f"nf:wh:{self.delivery_id}:{self.attempt}"
+    @classmethod
+    def loads(cls, feed: str, webhook_id: str, delivery_id: str, raw: bytes | str) -> Delivery:
+        d = orjson.loads(raw)
+        return cls(feed, webhook_id, delivery_id, d["e"], d["b"], d["c"], d["a"])
 
     def next_attempt(self) -> Delivery:
         return dataclasses.replace(self, attempt=self.attempt + 1)
@@ -139,30 +138,63 @@ def _literal_ip(host: str) -> str | None:
 
 
 def check_url(value: Any, *, allow_private: bool = False) -> str:
-    """A webhook URL: absolute http(s); unless ``allow_private``, not a
-    loopback, private or link-local address (the worker re-checks what the
-    name resolves to before each request, see ``private_destination``)."""
+    """A webhook URL the worker can send to: absolute http(s), a host that
+    resolves as DNS names do (valid IDNA, labels of 1-63 characters), a port
+    from 1 to 65535, no credentials, no spaces or control characters; and,
+    unless ``allow_private``, not a loopback, private or link-local address
+    (the worker re-checks what the name resolves to before each request,
+    see ``private_destination``). Anything else is refused here, so no
+    delivery is ever queued to a URL that cannot be attempted."""
     if not isinstance(value, str) or not value or len(value) > URL_MAX:
         raise InvalidInput(f"url must be a URL of at most {URL_MAX} characters", field="url")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise InvalidInput("url must not contain spaces or control characters", field="url")
     try:
         parts = urlsplit(value)
         host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
     except ValueError:
         raise InvalidInput("url is not a valid URL", field="url") from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput("url must be an absolute http:// or https:// URL", field="url")
-    if any(c.isspace() for c in value):
-        raise InvalidInput("url must not contain spaces", field="url")
-    if not allow_private:
-        ip = _literal_ip(host)
-        if host == "localhost" or host.endswith(".localhost") or (ip and not is_public_address(ip)):
-            raise InvalidInput(
-                "url must not point at a loopback, private or link-local address "
-                "(NEWSFEED_WEBHOOK_ALLOW_PRIVATE allows it)",
-                field="url",
-            )
+    if port == 0:
+        raise InvalidInput("url's port must be from 1 to 65535", field="url")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput(
+            "url must not carry credentials (the signature authenticates us)", field="url"
+        )
+    ip = _literal_ip(host)
+    if ip is None:
+        _check_hostname(host)
+    try:
+        httpx.Request("POST", value)
+    except (httpx.InvalidURL, ValueError) as exc:  # idna.IDNAError is a ValueError
+        raise InvalidInput(f"url cannot be sent to: {exc}", field="url") from None
+    local = host == "localhost" or host.endswith(".localhost")
+    if not allow_private and (local or (ip and not is_public_address(ip))):
+        raise InvalidInput(
+            "url must not point at a loopback, private or link-local address "
+            "(NEWSFEED_WEBHOOK_ALLOW_PRIVATE allows it)",
+            field="url",
+        )
     return value
+
+
+def _check_hostname(host: str) -> None:
+    name = host[:-1] if host.endswith(".") else host
+    try:
+        ascii_name = name if name.isascii() else idna.encode(name, uts46=True).decode()
+        for label in ascii_name.split("."):
+            if label.startswith("xn--"):
+                idna.decode(label)
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidInput(f"url's host is not a valid name: {exc}", field="url") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(LABEL_RE.match(label) for label in labels):
+        raise InvalidInput(
+            "url's host is not a valid name (labels of 1-63 letters, digits and hyphens)",
+            field="url",
+        )
 
 
 async def private_destination(url: str) -> str | None:
@@ -175,6 +207,8 @@ async def private_destination(url: str) -> str | None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
         return None  # let the request fail (and be retried) as a connection error
+    except (UnicodeError, ValueError) as exc:  # a name no resolver accepts
+        return f"cannot resolve {host!r}: {exc}"
     for info in infos:
         ip = str(info[4][0])
         if not is_public_address(ip):
@@ -183,31 +217,18 @@ async def private_destination(url: str) -> str | None:
 
 
 def check_secret(value: Any) -> str:
+    """A Standard Webhooks secret: generated when omitted, else ``whsec_``
+    and the base64 of 24-64 random bytes (so every partner's verifier
+    decodes it the same way)."""
     if value is None:
-        return SECRET_PREFIX + secrets.token_urlsafe(32)
-    if (
-        not isinstance(value, str)
-        or not SECRET_MIN <= len(value) <= SECRET_MAX
-        or not value.isprintable()
-    ):
+        return new_secret()
+    if not isinstance(value, str) or standard_key(value) is None:
         raise InvalidInput(
-            f"secret must be {SECRET_MIN}-{SECRET_MAX} printable characters (or omitted)",
+            "secret must be whsec_ followed by the base64 of 24 to 64 random bytes "
+            "(or omitted: one is generated)",
             field="secret",
         )
     return value
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The ``X-Newsfeed-Signature`` value for one attempt."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    """What a partner does (constant-time); also used by the tests."""
-    if not timestamp.isdigit():
-        return False
-    return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
 
 
 def backoff_delay(
@@ -216,18 +237,6 @@ def backoff_delay(
     """Seconds to wait after the ``attempt``-th failure (1-based): full jitter."""
     ceiling = min(cap, base * 2 ** min(attempt - 1, 60))
     return (rng or random).uniform(0, ceiling)
-
-
-def headers(delivery: Delivery, secret: str, timestamp: int) -> dict[str, str]:
-    body = delivery.body.encode()
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "newsfeed-webhooks/1",
-        "X-Newsfeed-Delivery": delivery.delivery_id,
-        "X-Newsfeed-Event": delivery.event,
-        "X-Newsfeed-Timestamp": str(timestamp),
-        "X-Newsfeed-Signature": sign(secret, timestamp, body),
-    }
 
 
 def event_body(feed: str, epoch: str, message: LiveMessage) -> str:
@@ -273,7 +282,9 @@ class WebhookStore:
     def __init__(self, redis: aioredis.Redis, *, allow_private: bool = False) -> None:
         self.redis: Commands = redis
         self.allow_private = allow_private
-        self._advance = redis.register_script(scripts.COMPARE_AND_SET)
+        self._add = redis.register_script(scripts.ADD_WEBHOOK)
+        self._delete = redis.register_script(scripts.DELETE_WEBHOOK)
+        self._dispatch = redis.register_script(scripts.DISPATCH)
 
     async def add(self, feed: str, url: Any, secret: Any = None, description: Any = "") -> Webhook:
         url = check_url(url, allow_private=self.allow_private)
@@ -287,9 +298,17 @@ class WebhookStore:
             "wh_" + secrets.token_hex(8), feed, url, secret, " ".join(description.split()), now_ms()
         )
         async with translated():
-            if await self.redis.hlen(keys.webhooks(feed)) >= WEBHOOKS_MAX:
-                raise Conflict(f"a feed has at most {WEBHOOKS_MAX} webhooks")
-            await self.redis.hset(keys.webhooks(feed), hook.id, hook.dumps())
+            added = await self._add(
+                keys=[
+                    keys.webhooks(feed),
+                    keys.webhook_pos(feed),
+                    keys.webhook_lag(feed),
+                    keys.live(feed),
+                ],
+                args=[WEBHOOKS_MAX, hook.id, hook.dumps()],
+            )
+        if not added:
+            raise Conflict(f"a feed has at most {WEBHOOKS_MAX} webhooks")
         return hook
 
     async def all(self, feed: str) -> list[Webhook]:
@@ -308,7 +327,16 @@ class WebhookStore:
         removed = 0
         if ID_RE.match(hook_id):
             async with translated():
-                removed = await self.redis.hdel(keys.webhooks(feed), hook_id)
+                removed = await self._delete(
+                    keys=[
+                        keys.webhooks(feed),
+                        keys.webhook_queue(feed, hook_id),
+                        keys.webhook_items(feed, hook_id),
+                        keys.webhook_pos(feed),
+                        keys.webhook_lag(feed),
+                    ],
+                    args=[hook_id],
+                )
         if not removed:
             raise NotFound(f"no webhook {hook_id!r} in feed {feed!r}")
 
@@ -333,12 +361,13 @@ class WebhookStore:
         async with translated():
             return int(await self.redis.llen(keys.webhook_dead(feed)))
 
-    # -- dispatch (live stream -> delivery jobs) -------------------------------
-    async def pending(self, feed: str, batch: int = 200) -> Pending:
+    # -- dispatch (live stream -> the webhooks' queues) -----------------------
+    async def pending(self, feed: str, batch: int = 100) -> Pending:
         """Live messages after the dispatch position, and the feed's webhooks.
 
-        With no webhooks there is no position (it is cleared: two cheap
-        reads per batch, no write); with no position, reading starts at the
+        With no webhooks there is nothing to read (deleting the last one
+        removed the position); with no position (a webhook registered before
+        positions started with the first webhook), reading starts at the
         oldest webhook's creation.
         """
         async with translated():
@@ -349,7 +378,7 @@ class WebhookStore:
             pos = as_str(raw_pos)
             hooks = sorted((Webhook.loads(r) for r in raw_hooks), key=lambda h: h.created_at)
             if not hooks:
-                return Pending(pos, "", [], hooks, "")
+                return Pending(pos, pos, [], hooks, "")
             start = f"({pos}" if pos else f"{hooks[0].created_at}-0"
             rows = await self.redis.xrange(keys.live(feed), start, "+", count=batch)
             epoch = as_str(await self.redis.get(keys.epoch(feed))) if rows else ""
@@ -357,7 +386,27 @@ class WebhookStore:
         last = format_stream_id(messages[-1].position) if messages else pos
         return Pending(pos, last, messages, hooks, epoch)
 
-    async def advance(self, feed: str, old: str, new: str) -> bool:
-        """Move the dispatch position from ``old`` to ``new`` if nobody else did."""
+    async def dispatch_batch(self, feed: str, pending: Pending, batch: list[Delivery]) -> bool:
+        """Queue ``batch`` (the deliveries of ``pending``) on the webhooks'
+        queues and move the dispatch position to ``pending.last``, in one
+        step, unless another dispatcher moved it first (then nothing)."""
+        index = {h.id: i for i, h in enumerate(pending.hooks, start=1)}
+        hook_keys: list[str] = []
+        for h in pending.hooks:
+            hook_keys += [keys.webhook_queue(feed, h.id), keys.webhook_items(feed, h.id)]
+        args: list[Any] = [pending.pos, pending.last, len(pending.messages), len(pending.hooks)]
+        args += [h.id for h in pending.hooks]
+        for d in batch:
+            args += [index[d.webhook_id], d.delivery_id, d.created_at, d.dumps()]
         async with translated():
-            return bool(await self._advance(keys=[keys.webhook_pos(feed)], args=[old, new]))
+            return bool(
+                await self._dispatch(
+                    keys=[
+                        keys.webhook_pos(feed),
+                        keys.webhook_lag(feed),
+                        keys.webhooks(feed),
+                        *hook_keys,
+                    ],
+                    args=args,
+                )
+            )

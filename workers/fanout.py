@@ -14,10 +14,10 @@ and a SIGKILL between two steps loses nothing.
 
 The other duties run beside the projection loop in one task group
 (``Duties``), each with its own reconnect backoff, so none of them can delay
-the live stream: the webhook dispatcher (live stream -> one arq job per
-delivery, fenced by its own position; see ``workers.delivery``), the feed
-document renderer (see ``workers.renderer``) and the pending-count gauges.
-Webhook deliveries themselves are arq jobs: unordered, retried, isolated.
+the live stream: the webhook dispatcher (live stream -> each webhook's own
+queue, fenced by its own position) and the delivery loop that takes turns
+over those queues (see ``workers.delivery``), the feed document renderer
+(see ``workers.renderer``), the pending-count gauges and the heartbeat.
 """
 
 from __future__ import annotations
@@ -28,19 +28,21 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq.connections import ArqRedis
+import httpx
 
 from feed import keys
 from feed.backlog import Backlog
 from feed.backoff import Backoff
 from feed.cursor import format_stream_id
+from feed.delivery_queue import DeliveryQueue
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
 from feed.redis_io import as_str, translated
+from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from workers import metrics
-from workers.delivery import dispatch
+from workers.delivery import DeliveryLoop, dispatch
 from workers.renderer import DocumentRenderer
 from workers.signals import Dirty
 
@@ -162,13 +164,13 @@ async def resilient(
 
 
 class Dispatcher:
-    """Live stream -> webhook delivery jobs, for every feed."""
+    """Live stream -> the webhooks' queues, for every feed."""
 
-    def __init__(self, store: Stores, hooks: WebhookStore, pool: ArqRedis, dirty: Dirty) -> None:
+    def __init__(self, store: Stores, dirty: Dirty, deliveries: DeliveryLoop) -> None:
         self.store = store
-        self.hooks = hooks
-        self.pool = pool
+        self.hooks = store.webhooks
         self.dirty = dirty
+        self.deliveries = deliveries
         self._next_sweep = 0.0
 
     async def step(self) -> None:
@@ -177,7 +179,8 @@ class Dispatcher:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             feeds.update(await self.store.registry.list_feeds())
         for feed in sorted(feeds):
-            await dispatch(self.hooks, self.pool, feed)
+            if await dispatch(self.hooks, feed):
+                self.deliveries.wake(feed)
 
 
 class Gauges:
@@ -189,6 +192,7 @@ class Gauges:
         for feed in await self.store.registry.list_feeds():
             metrics.PENDING_EVENTS.labels(feed).set(await self.backlog.unprojected(feed))
             metrics.DEAD_LETTERS.labels(feed).set(await self.backlog.dead_letters(feed))
+            metrics.WEBHOOK_QUEUED.labels(feed).set(await self.backlog.webhook_queued(feed))
         metrics.QUEUED_JOBS.set(await self.backlog.queued_jobs())
         await asyncio.sleep(GAUGE_SECONDS)
 
@@ -196,11 +200,20 @@ class Gauges:
 class Duties:
     """Everything a worker does besides running arq jobs, in one task group."""
 
-    def __init__(self, store: Stores, pool: ArqRedis, base_url: str) -> None:
+    def __init__(self, store: Stores, settings: Settings, client: httpx.AsyncClient) -> None:
         to_documents, to_dispatcher = Dirty(), Dirty()
         self.fanout = Fanout(store, (to_documents, to_dispatcher))
-        self.documents = DocumentRenderer(store, DocumentCache(store.redis), base_url, to_documents)
-        self.dispatcher = Dispatcher(store, WebhookStore(store.redis), pool, to_dispatcher)
+        self.documents = DocumentRenderer(
+            store, DocumentCache(store.redis), settings.base_url(), to_documents
+        )
+        self.deliveries = DeliveryLoop(
+            settings,
+            store.registry,
+            WebhookStore(store.redis, allow_private=settings.webhook_allow_private),
+            DeliveryQueue(store.redis),
+            client,
+        )
+        self.dispatcher = Dispatcher(store, to_dispatcher, self.deliveries)
         self.gauges = Gauges(store, Backlog(store.redis))
 
     async def run(self) -> None:
@@ -208,4 +221,5 @@ class Duties:
             tg.create_task(self.fanout.run(), name="projection")
             tg.create_task(resilient("documents", self.documents.step), name="documents")
             tg.create_task(resilient("webhooks", self.dispatcher.step), name="dispatch")
+            tg.create_task(self.deliveries.run(), name="deliveries")
             tg.create_task(resilient("gauges", self.gauges.step), name="gauges")

@@ -1,9 +1,12 @@
 """The worker process: an arq Worker plus the duties it owns.
 
-The arq side runs the jobs (webhook deliveries, feed rebuilds); the
-``Duties`` task group (projection loop, webhook dispatcher, document
-renderer, gauges) is started in arq's startup hook and cancelled and awaited
-in its shutdown hook, so its lifetime is the worker's.
+The arq side runs the jobs (feed rebuilds); the ``Duties`` task group
+(projection loop, webhook dispatcher and delivery loop, document renderer,
+gauges, heartbeat) is started in arq's startup hook and cancelled and
+awaited in its shutdown hook, so its lifetime is the worker's. Webhook
+deliveries are not arq jobs (see ``workers.delivery``): a ``deliver_webhook``
+job that a worker of an earlier release left in arq's queue is moved onto
+its webhook's queue.
 """
 
 from __future__ import annotations
@@ -20,30 +23,43 @@ from arq.worker import Worker
 
 from feed import keys
 from feed.backoff import Backoff
+from feed.delivery_queue import DeliveryQueue
 from feed.errors import StoreUnavailable
+from feed.model import now_ms
 from feed.redis_io import connect, translated
 from feed.settings import Settings
 from feed.stores import Stores
-from feed.webhooks import WebhookStore
+from feed.webhooks import Delivery
 from workers import metrics
-from workers.delivery import (
-    RESULT_KEEP_SECONDS,
-    DeliveryContext,
-    deliver_webhook,
-    http_client,
-)
+from workers.delivery import http_client
 from workers.fanout import Duties
 
 log = logging.getLogger("newsfeed.worker")
-
-MAX_TRIES = 1_000_000
-"""arq's own retry count: deliveries retry by age (see workers.delivery)."""
 
 
 async def rebuild_feed(ctx: dict[str, Any], feed: str) -> dict[str, int]:
     """arq job: rebuild a feed's materialised state from its log."""
     store: Stores = ctx["store"]
     return await store.retention.rebuild(feed)
+
+
+async def deliver_webhook(
+    ctx: dict[str, Any],
+    feed: str,
+    webhook_id: str,
+    delivery_id: str,
+    event: str,
+    body: str,
+    created_at: int,
+    attempt: int,
+) -> str:
+    """arq job of the previous release: onto the webhook's own queue with it."""
+    store: Stores = ctx["store"]
+    if await store.webhooks.get(feed, webhook_id) is None:
+        return "webhook deleted"
+    delivery = Delivery(feed, webhook_id, delivery_id, event, body, created_at, attempt)
+    await DeliveryQueue(store.redis).enqueue(delivery, now_ms())
+    return "moved to the webhook's queue"
 
 
 class ResilientWorker(Worker):
@@ -79,13 +95,8 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         redis = connect(redis_url)
         store = Stores.from_settings(redis, settings)
         ctx["store"] = store
-        ctx["deliveries"] = DeliveryContext(
-            settings,
-            WebhookStore(redis, allow_private=settings.webhook_allow_private),
-            ctx["redis"],
-            http_client(settings),
-        )
-        duties = Duties(store, ctx["redis"], settings.base_url())
+        ctx["http"] = client = http_client(settings)
+        duties = Duties(store, settings, client)
         ctx["duties_task"] = asyncio.create_task(duties.run(), name="duties")
         if settings.worker_metrics_port:
             metrics.serve_metrics(settings.worker_metrics_port, settings.host)
@@ -100,9 +111,9 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
                 pass
             except Exception:
                 log.exception("worker duties failed")
-        dc: DeliveryContext | None = ctx.get("deliveries")
-        if dc is not None:
-            await dc.client.aclose()
+        client = ctx.get("http")
+        if client is not None:
+            await client.aclose()
         store: Stores | None = ctx.get("store")
         if store is not None:
             await store.redis.aclose()
@@ -113,12 +124,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             # died stays claimed (arq: the longest timeout + 10 s) before
             # another worker runs it again: keep them short.
             func(rebuild_feed, max_tries=3, timeout=60),
-            func(
-                deliver_webhook,
-                max_tries=MAX_TRIES,
-                timeout=settings.webhook_timeout_seconds + 10,
-                keep_result=RESULT_KEEP_SECONDS,
-            ),
+            func(deliver_webhook, max_tries=3, timeout=30),
         ],
         queue_name=keys.ARQ_QUEUE,
         redis_settings=redis_settings(redis_url),

@@ -23,7 +23,13 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 WEBHOOK_ENQUEUED = Counter(
-    "newsfeed_webhook_jobs_enqueued_total", "Webhook delivery jobs enqueued from the live stream"
+    "newsfeed_webhook_jobs_enqueued_total",
+    "Webhook deliveries queued from the live stream (onto each webhook's queue)",
+)
+WEBHOOK_QUEUED = Gauge(
+    "newsfeed_webhook_queued",
+    "Webhook deliveries waiting in the feed's webhooks' queues (due, retrying, in flight)",
+    ["feed"],
 )
 WEBHOOK_LATENCY = Histogram(
     "newsfeed_webhook_request_seconds",
@@ -38,9 +44,7 @@ PENDING_EVENTS = Gauge(
     "Editorial events not yet projected to the public view (capped)",
     ["feed"],
 )
-QUEUED_JOBS = Gauge(
-    "newsfeed_queued_jobs", "arq jobs queued (webhook deliveries, deferred retries)"
-)
+QUEUED_JOBS = Gauge("newsfeed_queued_jobs", "arq jobs queued (feed rebuilds)")
 DEAD_LETTERS = Gauge("newsfeed_webhook_dead_letters", "Dead-lettered webhook deliveries", ["feed"])
 
 

@@ -1,36 +1,68 @@
-"""The pure parts of webhooks: signature, retry schedule, which deliveries."""
+"""The pure parts of webhooks: signatures (checked with the Standard Webhooks
+reference verifier), URL and secret rules, retry schedule, which deliveries."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import random
+import time
 
 import orjson
 import pytest
+import standardwebhooks
 
 from feed.errors import InvalidInput
 from feed.livestream import LiveMessage
+from feed.webhook_signing import headers, legacy_sign, legacy_verify, new_secret, signing_key
 from feed.webhooks import (
     Webhook,
     backoff_delay,
     check_secret,
     check_url,
     deliveries,
-    headers,
-    sign,
-    verify,
 )
 
 
-def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+def test_the_reference_verifier_accepts_our_signature_and_nothing_else() -> None:
+    secret = new_secret()
+    body = b'{"type":"publish","feed":"news"}'
+    now = int(time.time())
+    sent = headers("wh_1.1700000000000-0", "publish", body, secret, now)
+    verifier = standardwebhooks.Webhook(secret)
+    assert verifier.verify(body, sent) == orjson.loads(body)
+    for tampered in (
+        {**sent, "webhook-id": "wh_1.1700000000000-1"},
+        {**sent, "webhook-timestamp": str(now + 1)},
+    ):
+        with pytest.raises(standardwebhooks.WebhookVerificationError):
+            verifier.verify(body, tampered)
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        verifier.verify(body + b" ", sent)
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(new_secret()).verify(body, sent)
+    old = headers("wh_1.1-0", "publish", body, secret, now - 3600)
+    with pytest.raises(standardwebhooks.WebhookVerificationError, match="too old"):
+        verifier.verify(body, old)
+
+
+def test_a_secret_from_before_the_standard_still_verifies_with_the_reference() -> None:
+    legacy = "whsec_" + "Ab-_9" * 8  # URL-safe base64, as the previous release generated
+    body = b"{}"
+    sent = headers("wh_1.1-0", "update", body, legacy, int(time.time()))
+    assert standardwebhooks.Webhook(legacy).verify(body, sent) == {}
+    assert signing_key(legacy)
+
+
+def test_the_deprecated_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
     body = b'{"type":"publish"}'
     expected = hmac.new(b"k" * 16, b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign("k" * 16, 1_700_000_000, body) == f"sha256={expected}"
-    assert verify("k" * 16, "1700000000", body, f"sha256={expected}")
-    assert not verify("k" * 16, "1700000001", body, f"sha256={expected}")
-    assert not verify("k" * 16, "1700000000", body + b" ", f"sha256={expected}")
-    assert not verify("k" * 16, "nope", body, f"sha256={expected}")
+    assert legacy_sign("k" * 16, 1_700_000_000, body) == f"sha256={expected}"
+    assert legacy_verify("k" * 16, "1700000000", body, f"sha256={expected}")
+    assert not legacy_verify("k" * 16, "1700000001", body, f"sha256={expected}")
+    assert not legacy_verify("k" * 16, "1700000000", body + b" ", f"sha256={expected}")
+    assert not legacy_verify("k" * 16, "nope", body, f"sha256={expected}")
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
@@ -48,6 +80,32 @@ def test_urls_and_secrets() -> None:
     for bad in ("ftp://x/", "https:///nohost", "//x/y", "http://a b/", "", None, 1, "h" * 3000):
         with pytest.raises(InvalidInput):
             check_url(bad)
+    # What no client can send to: refused for everyone, private addresses allowed or not.
+    for unsendable in (
+        "https://ex.com/\u0000",
+        "https://ex.com/a\u0007b",
+        "https://ex.com/\x7f",
+        "https://xn--/",
+        "https://xn--zz-.com/",
+        "https://-bad-.example/",
+        "https://a..example/",
+        "https://" + "a" * 64 + ".example/",
+        "https://ex.com:0/",
+        "https://user:pass@ex.com/",
+        "https://ex.com\u2028/",
+        "https://exa\u00a0mple.com/",
+    ):
+        for allow in (False, True):
+            with pytest.raises(InvalidInput):
+                check_url(unsendable, allow_private=allow)
+    for fine in (
+        "https://b\u00fccher.example/hook",
+        "https://xn--bcher-kva.example/hook",
+        "https://p.example/p\u00e4th?q=1#frag",
+        "https://ex.com./hook",
+        "http://[2001:4860:4860::8888]:8443/h",
+    ):
+        assert check_url(fine) == fine
     for private in (
         "http://127.0.0.1/",
         "http://localhost:8000/",
@@ -62,10 +120,19 @@ def test_urls_and_secrets() -> None:
     assert check_url("http://8.8.8.8/hook") == "http://8.8.8.8/hook"
     assert check_secret(None).startswith("whsec_")
     assert check_secret(None) != check_secret(None)
-    with pytest.raises(InvalidInput):
-        check_secret("short")
-    with pytest.raises(InvalidInput):
-        check_secret("x" * 15 + "\n")
+    assert len(base64.b64decode(check_secret(None)[6:], validate=True)) == 32
+    mine = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    assert check_secret(mine) == mine
+    for bad in (
+        "short",
+        "x" * 15 + "\n",
+        "partner-secret-0123456789",  # not the Standard Webhooks form
+        "whsec_" + base64.b64encode(b"k" * 23).decode(),  # too short a key
+        "whsec_" + base64.urlsafe_b64encode(b"\xfb" * 30).decode(),  # not standard base64
+        42,
+    ):
+        with pytest.raises(InvalidInput):
+            check_secret(bad)
 
 
 def test_each_message_goes_to_the_webhooks_that_existed_then() -> None:
@@ -89,7 +156,8 @@ def test_each_message_goes_to_the_webhooks_that_existed_then() -> None:
         "cursor": "ab12.2500-3",
         "entry": {"id": "e1", "feed": "news", "version": 1},
     }
-    assert out[1].job_id != out[1].next_attempt().job_id
-    h = headers(out[0], "s" * 16, 1234)
+    assert out[1].next_attempt().attempt == 2
+    h = headers(out[0].delivery_id, out[0].event, out[0].body.encode(), "s" * 16, 1234)
     assert h["X-Newsfeed-Event"] == "publish" and h["X-Newsfeed-Timestamp"] == "1234"
-    assert verify("s" * 16, "1234", out[0].body.encode(), h["X-Newsfeed-Signature"])
+    assert h["webhook-id"] == h["X-Newsfeed-Delivery"] == out[0].delivery_id
+    assert legacy_verify("s" * 16, "1234", out[0].body.encode(), h["X-Newsfeed-Signature"])

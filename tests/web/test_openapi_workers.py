@@ -3,9 +3,11 @@ request a partner's webhook receives, as implemented."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.routing import Route
 
-from feed.webhooks import Delivery, headers
+from feed.webhook_signing import headers, new_secret
 from tests.web.test_openapi import spec
 from web import syndication, webhook_api
 
@@ -23,7 +25,11 @@ def test_webhook_and_document_routes_are_documented() -> None:
 def test_the_delivery_contract_matches_the_code() -> None:
     operation = spec()["webhooks"]["feedEvent"]["post"]
     documented = {p["name"] for p in operation["parameters"]}
-    sent = headers(Delivery("news", "wh_1", "wh_1.1-0", "publish", "{}", 0), "s" * 16, 1)
-    assert {h for h in sent if h.startswith("X-Newsfeed-")} == documented
+    sent = headers("wh_1.1-0", "publish", b"{}", new_secret(), 1)
+    assert {h for h in sent if h.startswith(("X-Newsfeed-", "webhook-"))} == documented
+    for p in operation["parameters"]:
+        schema = p["schema"]
+        if "pattern" in schema:
+            assert re.match(schema["pattern"], sent[p["name"]]), p["name"]
     event = spec()["components"]["schemas"]["WebhookEvent"]
     assert set(event["required"]) == {"type", "feed", "cursor", "entry"}

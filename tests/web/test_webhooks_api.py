@@ -12,6 +12,9 @@ from tests.conftest import Services, make_feed
 HOOKS = "/api/v1/feeds/news/webhooks"
 
 
+MINE = "whsec_" + "c2VjcmV0" * 4  # base64 of 24 bytes
+
+
 async def test_register_list_delete(store: Stores, services: Services) -> None:
     token = await make_feed(store, "news")
     other = await make_feed(store, "other")
@@ -26,12 +29,12 @@ async def test_register_list_delete(store: Stores, services: Services) -> None:
             HOOKS,
             json={
                 "url": "http://two.example:8080/x",
-                "secret": "s" * 20,
+                "secret": MINE,
                 "description": "CMS",
             },
             headers=auth,
         )
-        assert r.status_code == 201 and r.json()["secret"] == "s" * 20
+        assert r.status_code == 201 and r.json()["secret"] == MINE
         listed = (await c.get(HOOKS, headers=auth)).json()["webhooks"]
         assert [h["url"] for h in listed] == [
             "https://partner.example/hook",
@@ -64,6 +67,11 @@ async def test_register_list_delete(store: Stores, services: Services) -> None:
         ({"url": "http://[::1]/"}, "url"),
         ({"url": "http://10.1.2.3/"}, "url"),
         ({"url": "http://p.example:99999/"}, "url"),
+        ({"url": "https://ex.com/\u0000"}, "url"),
+        ({"url": "https://xn--/"}, "url"),
+        ({"url": "https://a..example/"}, "url"),
+        ({"url": "https://user:pw@p.example/"}, "url"),
+        ({"url": "https://p.example/", "secret": "partner-secret-0123456789"}, "secret"),
         ({}, "url"),
         ({"url": "https://p.example/", "secret": "short"}, "secret"),
         ({"url": "https://p.example/", "bogus": 1}, "bogus"),

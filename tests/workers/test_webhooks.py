@@ -1,19 +1,27 @@
-"""Webhooks to a local receiver: signed, retried after 500s, dead-lettered,
-and one slow partner never holds back another."""
+"""Webhooks to a local receiver: signed (verified with the Standard Webhooks
+reference verifier), retried after 500s, dead-lettered, and one slow partner
+never holds back another."""
 
 from __future__ import annotations
 
 import asyncio
 
 import orjson
+import standardwebhooks
 
 from feed.stores import Stores
-from feed.webhooks import WebhookStore, verify
+from feed.webhook_signing import legacy_verify
+from feed.webhooks import WebhookStore
 from tests.conftest import make_feed
 from tests.workers.conftest import FAST_WEBHOOKS, Workers, eventually
 from tests.workers.receiver import Receiver, always
 
-SECRET = "partner-secret-0123456789"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WRONG = "whsec_" + "A" * 32
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    return legacy_verify(secret, timestamp, body, signature)
 
 
 async def test_deliveries_are_signed_and_carry_the_live_message(
@@ -46,14 +54,22 @@ async def test_deliveries_are_signed_and_carry_the_live_message(
             "retract",
         ]
         assert len({r.headers["x-newsfeed-delivery"] for r in got}) == 3
+        reference = standardwebhooks.Webhook(SECRET)
         for r in got:
+            assert reference.verify(r.body, r.headers) == orjson.loads(r.body)
+            assert r.headers["webhook-id"] == r.headers["x-newsfeed-delivery"]
+            try:
+                standardwebhooks.Webhook(WRONG).verify(r.body, r.headers)
+                raise AssertionError("verified with the wrong secret")
+            except standardwebhooks.WebhookVerificationError:
+                pass
             assert r.headers["content-type"] == "application/json"
             assert r.headers["x-newsfeed-signature"].startswith("sha256=")
             assert verify(
                 SECRET, r.headers["x-newsfeed-timestamp"], r.body, r.headers["x-newsfeed-signature"]
             )
             assert not verify(
-                "wrong-secret-0123456789",
+                WRONG,
                 r.headers["x-newsfeed-timestamp"],
                 r.body,
                 r.headers["x-newsfeed-signature"],
