@@ -173,9 +173,7 @@ async def test_a_slow_reader_gets_4000_within_its_bound(
     store: Stores, services: Services, tmp_path: Path
 ) -> None:
     limit = 65536
-    web, base = start_web(
-        services.redis_url, tmp_path, NEWSFEED_CLIENT_BUFFER_BYTES=str(limit)
-    )
+    web, base = start_web(services.redis_url, tmp_path, NEWSFEED_CLIENT_BUFFER_BYTES=str(limit))
     slug = new_slug()
     await make_feed(store, slug)
     loop = asyncio.get_running_loop()
