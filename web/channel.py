@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from feed.backoff import Backoff
-from feed.cursor import ZERO, Cursor, StreamId
+from feed.cursor import ZERO, Cursor, StreamId, position_lost
 from feed.errors import StoreUnavailable
 from feed.livestream import LiveMessage
 from feed.stores import Stores
@@ -232,6 +232,15 @@ class Channel:
                     log.warning("live reader of %s: %s; retrying in %.2fs", self.feed, exc, delay)
                     await asyncio.sleep(delay)
                     continue
+                if bounds.epoch == self.epoch and position_lost(before, bounds):
+                    # Redis came back with less than this process read: give
+                    # the stream a new epoch so every reader of every process
+                    # resets (docs/PROTOCOL.md, "Rollbacks").
+                    log.warning("live stream of %s rolled back; new epoch", self.feed)
+                    metrics.LIVE_ROLLBACKS.inc()
+                    with contextlib.suppress(StoreUnavailable):  # its readers reset anyway
+                        await self.store.live.rotate_epoch(self.feed, self.epoch)
+                    bounds = dataclasses.replace(bounds, epoch="")
                 if (
                     bounds.epoch != self.epoch
                     or bounds.max_deleted > before

@@ -57,7 +57,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from feed.cursor import Cursor, StreamId, resume_decision
+from feed.cursor import Cursor, StreamId, position_lost, resume_decision
 from feed.errors import Overloaded, StoreUnavailable
 from feed.stores import Stores
 from feed.wire import (
@@ -230,7 +230,7 @@ class Hub:
         if since.epoch != chan.epoch:
             return "epoch"
         if not chan.in_ring(since.position):
-            bounds = await self.store.live.bounds(chan.feed)
+            bounds = await self.store.live.bounds(chan.feed, at=since.position)
             if resume_decision(since, bounds) == "reset":
                 return reset_reason(since, bounds)
         if await self._catch_up(sub, chan, since.position):
@@ -247,8 +247,13 @@ class Hub:
         while (todo := chan.try_join(sub, position)) is not None:
             if not todo:
                 rows = await self.store.live.read_live(chan.feed, position, count=BATCH)
-                bounds = await self.store.live.bounds(chan.feed)
-                if bounds.epoch != chan.epoch or bounds.max_deleted > position or not rows:
+                bounds = await self.store.live.bounds(chan.feed, at=position)
+                if (
+                    bounds.epoch != chan.epoch
+                    or bounds.max_deleted > position
+                    or position_lost(position, bounds)
+                    or not rows
+                ):
                     return False
                 todo = chan.prepare(rows)
             for part in chunks(todo, self.chunk_bytes):
