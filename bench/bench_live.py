@@ -412,6 +412,7 @@ def services(url: str, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
         REDIS_URL=url,
         NEWSFEED_SECRET_KEY="bench-secret-key-0123456789abcdef",
         NEWSFEED_LOG_LEVEL="warning",
+        NEWSFEED_RATE_LIMITS="off",  # load from one address
     )
     port = free_port()
     with (

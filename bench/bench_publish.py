@@ -194,6 +194,7 @@ async def main() -> None:
                 REDIS_URL=server.url,
                 NEWSFEED_SECRET_KEY="bench-secret-key-0123456789",
                 NEWSFEED_LOG_LEVEL="warning",
+                NEWSFEED_RATE_LIMITS="off",  # load from one address
             )
             port = free_port()
             base = f"http://127.0.0.1:{port}"

@@ -13,6 +13,7 @@
     ├── PreconditionRequired     If-Match missing where required
     ├── Unauthorized             no or bad credentials
     ├── Forbidden                credentials valid, action not allowed
+    ├── RateLimited              over an API limit; carries the seconds to wait
     ├── NotSupported             a feature this deployment does not serve
     └── Unavailable              cannot serve now; retry later
         ├── StoreUnavailable       Redis unreachable, loading or failing over
@@ -83,6 +84,12 @@ class Unauthorized(FeedError):
 
 class Forbidden(FeedError):
     pass
+
+
+class RateLimited(FeedError):
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class NotSupported(FeedError):

@@ -18,6 +18,8 @@ USERS = f"{PREFIX}:users"
 """Set of user names."""
 WAKE = f"{PREFIX}:wake"
 """Stream of feed slugs with new editorial events (a hint for workers)."""
+RATE_LIMITS = f"{PREFIX}:limits"
+"""Key prefix of the API limits' counters (the ``limits`` library's keys)."""
 ARQ_QUEUE = f"{PREFIX}:arq:queue"
 """The arq job queue (webhook deliveries, feed documents)."""
 

@@ -205,6 +205,15 @@ return bounds(KEYS[1], KEYS[2], ARGV[1])
 )
 
 
+# KEYS: a string; ARGV: expected value ('' when unset), new value.
+# Sets it only if nobody moved it since it was read (a fence for positions).
+COMPARE_AND_SET = """
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
 # KEYS: documents hash, live stream
 # ARGV: the live position the documents were rendered at, then field/value pairs.
 # Writes unless a rendering of a later position is there (positions compare as

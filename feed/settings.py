@@ -46,6 +46,12 @@ class Settings:
     """Allow webhook URLs on loopback/private/link-local addresses (tests, dev)."""
     worker_metrics_port: int | None = None
     """Serve the worker's Prometheus metrics on this port (unset: off)."""
+    rate_limits: bool = True
+    """API limits on (``feed.ratelimit``); each budget is a ``limits`` rate string."""
+    limit_writes_per_token: str = "300/minute"
+    limit_writes_per_client: str = "600/minute"
+    limit_reads_per_client: str = "1200/minute"
+    limit_live_per_client: str = "120/minute"
 
     @property
     def embedded(self) -> bool:
@@ -78,6 +84,11 @@ class Settings:
             "webhook_concurrency": ("NEWSFEED_WEBHOOK_CONCURRENCY", int),
             "webhook_allow_private": ("NEWSFEED_WEBHOOK_ALLOW_PRIVATE", _bool),
             "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
+            "rate_limits": ("NEWSFEED_RATE_LIMITS", _bool),
+            "limit_writes_per_token": ("NEWSFEED_LIMIT_WRITES_PER_TOKEN", str),
+            "limit_writes_per_client": ("NEWSFEED_LIMIT_WRITES_PER_CLIENT", str),
+            "limit_reads_per_client": ("NEWSFEED_LIMIT_READS_PER_CLIENT", str),
+            "limit_live_per_client": ("NEWSFEED_LIMIT_LIVE_PER_CLIENT", str),
         }
         for attr, (var, conv) in mapping.items():
             raw = env.get(var)

@@ -13,17 +13,20 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError
+from feed.ratelimit import Budgets, RateLimits
 from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
 from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
 from web.hub import Hub
+from web.limits import LimitMiddleware, live_admission
 from web.problems import feed_error, http_error
 from web.state import AppState, state
 
@@ -74,6 +77,15 @@ def create_app(settings: Settings) -> Starlette:
             "the web app needs REDIS_URL (newsfeed run sets it for the embedded server)"
         )
     redis_url = settings.redis_url
+    limits: RateLimits | None = None
+    if settings.rate_limits:
+        budgets = Budgets.from_settings(
+            settings.limit_writes_per_token,
+            settings.limit_writes_per_client,
+            settings.limit_reads_per_client,
+            settings.limit_live_per_client,
+        )
+        limits = RateLimits(redis_url, budgets)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -98,12 +110,16 @@ def create_app(settings: Settings) -> Starlette:
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as
                 # uvicorn's app_state: the live connections are served there.
-                yield {live.LIVE_STATE: live.LiveServer(hub, settings.client_buffer_bytes)}
+                admission = live_admission(limits) if limits is not None else None
+                server = live.LiveServer(hub, settings.client_buffer_bytes, admission)
+                yield {live.LIVE_STATE: server}
         finally:
             await redis.aclose()
 
+    middleware = [Middleware(LimitMiddleware, limits=limits)] if limits is not None else []
     return Starlette(
         routes=[*routes(), *admin.routes(settings)],
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={FeedError: feed_error, HTTPException: http_error},
     )

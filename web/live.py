@@ -30,6 +30,7 @@ import logging
 import re
 import resource
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
@@ -68,6 +69,12 @@ HTTP requests (/healthz, /readyz, pages), files."""
 PATH = re.compile(r"^/api/v1/feeds/([^/]+)/(ws|sse)$")
 
 
+Admission = Callable[[str, str], Awaitable[None]]
+"""An edge check awaited before a live connection is answered, given the
+feed and the client address; a FeedError it raises refuses the connection
+with that error's problem (``web.limits.live_admission``: the API limits)."""
+
+
 class Pending(Protocol):
     """A connection whose first request head is still being read."""
 
@@ -102,9 +109,12 @@ def _problem_parts(exc: FeedError) -> tuple[int, list[tuple[bytes, bytes]], byte
 class LiveServer:
     """This process's live connections, from their first byte to their last."""
 
-    def __init__(self, hub: Hub, client_buffer_bytes: int) -> None:
+    def __init__(
+        self, hub: Hub, client_buffer_bytes: int, admission: Admission | None = None
+    ) -> None:
         self.hub = hub
         self.limit = client_buffer_bytes
+        self.admission = admission
         self.pending: dict[Pending, None] = {}
         """Connections still sending their first head, oldest first."""
         self.pending_max = max(16, min(1024, hub.max_connections // 8))
@@ -160,16 +170,26 @@ class LiveServer:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         transport.set_write_buffer_limits(high=max(4096, self.limit // 2))
+        client = client_address(transport, head)
         if kind == "ws":
-            self._websocket(feed, params, transport, bytes(buffer))
+            self._websocket(feed, params, transport, bytes(buffer), client)
         else:
             last_id = head.get(b"last-event-id", b"").decode("latin-1")
-            self._sse(feed, params, last_id, transport)
+            self._sse(feed, params, last_id, transport, client)
         return True
+
+    async def _admit(self, feed: str, client: str) -> None:
+        if self.admission is not None:
+            await self.admission(feed, client)
 
     # -- WebSocket --------------------------------------------------------------------
     def _websocket(
-        self, feed: str, params: dict[str, str], transport: asyncio.Transport, head: bytes
+        self,
+        feed: str,
+        params: dict[str, str],
+        transport: asyncio.Transport,
+        head: bytes,
+        client: str,
     ) -> None:
         def on_request(conn: LiveWebSocket, request: WsRequest) -> None:
             transport.pause_reading()  # nothing to read before the answer
@@ -181,7 +201,7 @@ class LiveServer:
                 self._ws_refuse(conn, exc)
                 return
             conn.on_gone = self.hub.unadmit
-            self.hub.spawn(self._ws_serve(conn, request, feed, since, limit))
+            self.hub.spawn(self._ws_serve(conn, request, feed, since, limit, client))
 
         conn = LiveWebSocket(transport, self.limit, on_request)
         transport.set_protocol(conn)
@@ -202,10 +222,12 @@ class LiveServer:
         feed: str,
         since: Cursor | None,
         limit: int,
+        client: str,
     ) -> None:
         transport = conn.transport
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                await self._admit(feed, client)
                 chan = await self.hub.channel(feed)
         except FeedError as exc:
             self._ws_refuse(conn, exc)
@@ -229,7 +251,12 @@ class LiveServer:
 
     # -- Server-Sent Events -------------------------------------------------------------
     def _sse(
-        self, feed: str, params: dict[str, str], last_id: str, transport: asyncio.Transport
+        self,
+        feed: str,
+        params: dict[str, str],
+        last_id: str,
+        transport: asyncio.Transport,
+        client: str,
     ) -> None:
         conn = LiveSSE(transport, self.limit)
         transport.set_protocol(conn)
@@ -243,15 +270,18 @@ class LiveServer:
             conn.refuse(*self._refusal(exc))
             return
         conn.on_gone = self.hub.unadmit
-        self.hub.spawn(self._sse_serve(conn, feed, since, limit))
+        self.hub.spawn(self._sse_serve(conn, feed, since, limit, client))
 
     def _refusal(self, exc: FeedError) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         status, raw, body = _problem_parts(exc)
         return status, http.HTTPStatus(status).phrase, raw, body
 
-    async def _sse_serve(self, conn: LiveSSE, feed: str, since: Cursor | None, limit: int) -> None:
+    async def _sse_serve(
+        self, conn: LiveSSE, feed: str, since: Cursor | None, limit: int, client: str
+    ) -> None:
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                await self._admit(feed, client)
                 chan = await self.hub.channel(feed)
         except FeedError as exc:
             conn.refuse(*self._refusal(exc))
@@ -278,6 +308,19 @@ class LiveServer:
         except Exception:
             log.exception("live connection failed")
             sub.close(CLOSE_INTERNAL, "server error")
+
+
+def client_address(transport: asyncio.Transport, head: dict[bytes, bytes]) -> str:
+    """The client's address: the peer's, or behind a proxy on loopback (as
+    uvicorn trusts by default) the last hop of its ``X-Forwarded-For``."""
+    peer = transport.get_extra_info("peername")
+    address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+    forwarded = head.get(b"x-forwarded-for")
+    if forwarded and address in ("127.0.0.1", "::1"):
+        hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return address
 
 
 # -- what reaches the app through uvicorn ---------------------------------------------

@@ -26,6 +26,7 @@ from feed.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     PreconditionRequired,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
     Unavailable,
@@ -48,6 +49,7 @@ STATUS: dict[type[FeedError], tuple[int, str]] = {
     PreconditionRequired: (428, "Precondition required"),
     Unauthorized: (401, "Unauthorized"),
     Forbidden: (403, "Forbidden"),
+    RateLimited: (429, "Too many requests"),
     NotSupported: (501, "Not implemented"),
     Unavailable: (503, "Service unavailable"),
     StoreUnavailable: (503, "Store unavailable"),
@@ -73,6 +75,10 @@ def error_problem(exc: FeedError) -> Response:
         return response
     if isinstance(exc, Unauthorized):
         return problem(status, title, exc.detail)
+    if isinstance(exc, RateLimited):
+        response = problem(status, title, exc.detail, retry_after=exc.retry_after)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return problem(status, title, exc.detail, **extra)
 
 
