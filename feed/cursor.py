@@ -53,22 +53,42 @@ class StreamBounds:
     """The newest id in the live stream (ZERO when empty)."""
     max_deleted: StreamId
     """The newest id trimmed away (ZERO when nothing was)."""
+    present: bool = True
+    """Whether the position the read was asked about still names a message
+    of the stream (True when it asked about none)."""
 
 
 Decision = Literal["resume", "reset"]
 
 
+def position_lost(position: StreamId, bounds: StreamBounds) -> bool:
+    """Did the stream lose ``position`` other than by trimming (a rollback)?
+
+    ``bounds`` must have been read asking about ``position``. A position
+    newer than the trim bound names a message that must still be there; if
+    it is gone, Redis came back with less than it had (an OS crash with
+    ``appendfsync everysec``, a restore from a copy, a failover to a replica
+    that lacked the tail). Stream ids are times, so the first write after
+    the rollback overtakes every lost id: being "ahead of the stream" cannot
+    be relied on to show it, the message's absence can.
+    """
+    return position > bounds.max_deleted and not bounds.present
+
+
 def resume_decision(cursor: Cursor, bounds: StreamBounds) -> Decision:
     """Can a reader at ``cursor`` get exactly what it missed from the stream?
 
-    Yes when the cursor is of this stream (same epoch), not ahead of it (a
-    cursor from the future means the stream was restored from an older copy),
-    and nothing after it was trimmed away. Otherwise it must reset.
+    ``bounds`` must have been read asking about the cursor's position. Yes
+    when the cursor is of this stream (same epoch), not ahead of it, nothing
+    after it was trimmed away, and its message is still in the stream (see
+    ``position_lost``). Otherwise it must reset.
     """
     if cursor.epoch != bounds.epoch:
         return "reset"
     if cursor.position > bounds.last:
         return "reset"
     if cursor.position < bounds.max_deleted:
+        return "reset"
+    if position_lost(cursor.position, bounds):
         return "reset"
     return "resume"

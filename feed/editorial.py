@@ -92,22 +92,36 @@ class Editorial:
         return await self.get_entry(feed, prior_id)
 
     async def edit_entry(
-        self, feed: str, entry_id: str, data: Any, *, if_match: int, actor: str
+        self,
+        feed: str,
+        entry_id: str,
+        data: Any,
+        *,
+        if_match: int,
+        actor: str,
+        if_tag: str | None = None,
     ) -> Entry:
+        """Edit the entry at version ``if_match`` (and, if given, ``Entry.tag``)."""
         current = await self.get_entry(feed, entry_id)
-        self._check_version(current, if_match)
+        self._check_version(current, if_match, if_tag)
         event = validate.edit_entry(current, data, actor=actor, now=now_ms())
         await self._append_checked(event, if_match)
         return event.entry
 
     async def retract_entry(
-        self, feed: str, entry_id: str, *, if_match: int | None, actor: str
+        self,
+        feed: str,
+        entry_id: str,
+        *,
+        if_match: int | None,
+        actor: str,
+        if_tag: str | None = None,
     ) -> Entry:
         current = await self.get_entry(feed, entry_id)
         expected = current.version if if_match is None else if_match
         if current.status == "retracted" and expected == current.version:
             return current  # a retried DELETE: nothing more to write
-        self._check_version(current, expected)
+        self._check_version(current, expected, if_tag)
         event = validate.retract_entry(current, actor=actor, now=now_ms())
         await self._append_checked(event, expected)
         return event.entry
@@ -132,10 +146,21 @@ class Editorial:
             published.append(event.entry)
         return published
 
-    def _check_version(self, current: Entry, expected: int) -> None:
+    def _check_version(self, current: Entry, expected: int, tag: str | None = None) -> None:
         if current.version != expected:
             raise PreconditionFailed(
                 f"entry {current.id} is at version {current.version}, not {expected}",
+                current_version=current.version,
+            )
+        if tag is not None and tag != current.tag():
+            # The same number, other content: the version the caller holds
+            # was lost (the store came back from an older copy) and the
+            # number was given out again. The APPEND script then checks the
+            # number atomically, so nothing can change in between unnoticed
+            # but another rollback.
+            raise PreconditionFailed(
+                f"entry {current.id} version {expected} is not the one you loaded "
+                "(the store was restored since); reload it",
                 current_version=current.version,
             )
 

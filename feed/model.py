@@ -13,6 +13,7 @@ stops being visible (``retract``). Scheduled entries are invisible.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -139,6 +140,16 @@ class Entry:
     @classmethod
     def loads(cls, raw: bytes | str) -> Entry:
         return cls.from_json(orjson.loads(raw))
+
+    def tag(self) -> str:
+        """A digest of this state: what tells two contents of one version apart.
+
+        Versions count up from the store's state, so a store restored from
+        an older copy may hand out a version number again for other content.
+        An editor's form carries the tag of the version it was loaded at, and
+        a save whose version matches but whose tag does not is a conflict.
+        """
+        return hashlib.blake2b(self.dumps(), digest_size=8).hexdigest()
 
     def timeline_member(self) -> str:
         """The member of the public timeline's sorted set.

@@ -38,7 +38,7 @@ class PublicView:
                 args=[start, limit + 1],
             )
         cursor = Cursor(as_str(out[0]), parse_stream_id(as_str(out[1])))
-        pairs = out[3:]
+        pairs = out[4:]
         # One member more than asked tells whether there is a next page.
         more = len(pairs) > 2 * limit
         pairs = pairs[: 2 * limit]

@@ -136,9 +136,13 @@ local function id_before(id)
   if ms == '0' then return '0-0' end
   return string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
 end
-local function bounds(live, epoch)
+local function bounds(live, epoch, at)
   local ep = redis.call('GET', epoch) or ''
-  if redis.call('EXISTS', live) == 0 then return {ep, '0-0', '0-0'} end
+  local present = 1
+  if at and at ~= '' and at ~= '0-0' then
+    present = #redis.call('XRANGE', live, at, at)
+  end
+  if redis.call('EXISTS', live) == 0 then return {ep, '0-0', '0-0', present} end
   local info = redis.call('XINFO', 'STREAM', live)
   local last, deleted, first, added, length = '0-0', '0-0', nil, nil, 0
   for i = 1, #info, 2 do
@@ -154,17 +158,17 @@ local function bounds(live, epoch)
     if length > 0 and first then trimmed = id_before(first) end
     if id_less(deleted, trimmed) then deleted = trimmed end
   end
-  return {ep, last, deleted}
+  return {ep, last, deleted, present}
 end
 """
 
 # KEYS: timeline, public, live, epoch
 # ARGV: start ('+' or '(<member>'), limit
-# Returns: epoch, last id, max deleted id, then (member, json) pairs.
+# Returns: epoch, last id, max deleted id, 1, then (member, json) pairs.
 READ_TIMELINE = (
     _BOUNDS
     + """
-local out = bounds(KEYS[3], KEYS[4])
+local out = bounds(KEYS[3], KEYS[4], '')
 local members = redis.call('ZRANGE', KEYS[1], ARGV[1], '-', 'BYLEX', 'REV', 'LIMIT', 0, ARGV[2])
 for _, m in ipairs(members) do
   local id = string.match(m, '[^:]+$')
@@ -178,11 +182,13 @@ return out
 """
 )
 
-# KEYS: live, epoch
+# KEYS: live, epoch; ARGV: a position to ask about ('' for none).
+# Returns: epoch, last id, max deleted id, 1 if that position is a message
+# of the stream (or none was asked about, or it is 0-0), else 0.
 BOUNDS = (
     _BOUNDS
     + """
-return bounds(KEYS[1], KEYS[2])
+return bounds(KEYS[1], KEYS[2], ARGV[1])
 """
 )
 

@@ -151,6 +151,17 @@ class EmbeddedRedis:
         if proc.stderr:
             proc.stderr.close()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing is flushed."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
     @contextlib.contextmanager
     def running(self) -> Iterator[EmbeddedRedis]:
         self.start()

@@ -112,6 +112,7 @@ async def entry_page(
     status: int = 200,
     values: dict[str, Any] | None = None,
     version: int | None = None,
+    tag: str | None = None,
     error: InvalidInput | None = None,
 ) -> Response:
     assert ctx.feed is not None
@@ -129,6 +130,7 @@ async def entry_page(
         values=values or values_of(entry, ctx.feed.timezone),
         version=version or entry.version,
         base=version or entry.version,
+        tag=tag if version else entry.tag(),
         events=list(reversed(events)),
         error=error,
     )
@@ -144,29 +146,42 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
     store = ctx.store
     form = await request.form()
     yours = submitted(form)
+    tag = _tag(form)
     try:
         version = _version(form, "version")
         base_version = _version(form, "base") if form.get("base") else version
         base = await _version_of(ctx, entry_id, base_version)
-        if base is None:
-            raise InvalidInput(
-                "the version you edited is unknown; reload the entry", field="version"
-            )
+        if base is None or (base_version == version and tag and base.tag() != tag):
+            # The version this form was loaded at is not in the store any
+            # more: it was lost when Redis came back from an older copy.
+            return await conflict(request, ctx, entry_id, yours, base_version, lost=True)
         data = changes(yours, base, feed.timezone)
         if not data:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
         entry = await store.editorial.edit_entry(
-            feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor
+            feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor, if_tag=tag
         )
     except PreconditionFailed:
         return await conflict(request, ctx, entry_id, yours, base_version)
     except InvalidInput as exc:
         return await entry_page(
-            request, ctx, status=422, values=yours, version=version_or_none(form), error=exc
+            request,
+            ctx,
+            status=422,
+            values=yours,
+            version=version_or_none(form),
+            tag=tag,
+            error=exc,
         )
     flash(request, f"Saved (version {entry.version}): {entry.headline}")
     return RedirectResponse(f"/admin/feeds/{feed.slug}?e={entry.id}", status_code=303)
+
+
+def _tag(form: FormData) -> str | None:
+    """The ``Entry.tag`` of the version the form was loaded at (None: not sent)."""
+    raw = _text(form, "tag", 32)
+    return raw if raw and raw.isalnum() else None
 
 
 def version_or_none(form: FormData) -> int | None:
@@ -177,12 +192,24 @@ def version_or_none(form: FormData) -> int | None:
 
 
 async def conflict(
-    request: Request, ctx: Ctx, entry_id: str, yours: dict[str, Any], base_version: int
+    request: Request,
+    ctx: Ctx,
+    entry_id: str,
+    yours: dict[str, Any],
+    base_version: int,
+    *,
+    lost: bool = False,
 ) -> Response:
+    """Their current version next to yours. ``lost``: yours was based on a
+    version the store no longer has (a restore); every field you sent is
+    then shown as yours, nothing is taken from the lost base."""
     assert ctx.feed is not None
     current: Entry = await ctx.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
-    base = await _version_of(ctx, entry_id, base_version) or current
+    base = None if lost else await _version_of(ctx, entry_id, base_version)
+    if base is None:
+        base = current
+        lost = True
     changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
     since = [e for e in events if e.entry.version > base_version]
     return ctx.ui.page(
@@ -197,6 +224,7 @@ async def conflict(
         changed=changed,
         since=since,
         base_version=base_version,
+        lost=lost,
     )
 
 
@@ -214,7 +242,11 @@ async def retract(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     try:
         entry = await ctx.store.editorial.retract_entry(
-            feed, entry_id, if_match=_version(form, "version"), actor=ctx.user.actor
+            feed,
+            entry_id,
+            if_match=_version(form, "version"),
+            actor=ctx.user.actor,
+            if_tag=_tag(form),
         )
     except PreconditionFailed:
         flash(request, "Someone changed this entry meanwhile. Check it and confirm again.", "warn")

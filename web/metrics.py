@@ -31,6 +31,10 @@ LIVE_FANOUT_LAG = Histogram(
 LIVE_RESETS = Counter(
     "newsfeed_live_resets_total", "Resumes answered with a reset and a snapshot", ["reason"]
 )
+LIVE_ROLLBACKS = Counter(
+    "newsfeed_live_rollbacks_total",
+    "Live streams found to have lost messages this process had read (epoch rotated)",
+)
 
 
 async def endpoint(request: Request) -> Response:

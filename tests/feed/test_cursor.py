@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feed.cursor import ZERO, Cursor, StreamBounds, parse_stream_id, resume_decision
+from feed.cursor import (
+    ZERO,
+    Cursor,
+    StreamBounds,
+    parse_stream_id,
+    position_lost,
+    resume_decision,
+)
 
 ids = st.tuples(st.integers(0, 2**48), st.integers(0, 2**20))
 
@@ -61,3 +68,36 @@ def test_resume_means_nothing_after_the_cursor_was_trimmed(
     bounds = StreamBounds("e", max(last, deleted), deleted)
     if resume_decision(Cursor("e", pos), bounds) == "resume":
         assert deleted <= pos <= bounds.last
+
+
+ROLLED_BACK = StreamBounds("ep01", last=(3000, 0), max_deleted=(1000, 0), present=False)
+
+
+@pytest.mark.parametrize(
+    ("cursor", "decision"),
+    [
+        # Its message is gone though it is newer than the trim bound, and a
+        # write after the rollback took the stream past it: reset.
+        (Cursor("ep01", (2000, 3)), "reset"),
+        # At the trim bound itself nothing is expected to be there.
+        (Cursor("ep01", (1000, 0)), "resume"),
+        (Cursor("ep01", ZERO), "reset"),
+    ],
+)
+def test_a_cursor_whose_message_vanished_resets(cursor: Cursor, decision: str) -> None:
+    assert resume_decision(cursor, ROLLED_BACK) == decision
+
+
+def test_an_empty_stream_asked_about_zero_resumes() -> None:
+    bounds = StreamBounds("ep01", ZERO, ZERO, present=False)
+    assert not position_lost(ZERO, bounds)
+    assert resume_decision(Cursor("ep01", ZERO), bounds) == "resume"
+
+
+@given(ids, ids, ids, st.booleans())
+def test_resume_means_the_cursor_is_still_in_the_stream(
+    pos: tuple[int, int], last: tuple[int, int], deleted: tuple[int, int], present: bool
+) -> None:
+    bounds = StreamBounds("e", max(last, deleted), deleted, present)
+    if resume_decision(Cursor("e", pos), bounds) == "resume":
+        assert present or pos <= deleted
