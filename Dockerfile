@@ -15,6 +15,8 @@ COPY feed ./feed
 COPY workers ./workers
 COPY web ./web
 COPY newsfeed ./newsfeed
+# Served at /openapi.yaml and /api/docs (web/api_docs.py reads it from the package).
+COPY docs/openapi.yaml ./web/openapi.yaml
 RUN /opt/venv/bin/pip install --no-deps . && /opt/venv/bin/newsfeed --help >/dev/null
 
 FROM python:3.11-slim AS runtime

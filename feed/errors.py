@@ -87,7 +87,7 @@ class Forbidden(FeedError):
 
 
 class RateLimited(FeedError):
-    def __init__(self, detail: str, *, retry_after: int) -> None:
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 

@@ -24,7 +24,19 @@ from feed.ratelimit import Budgets, RateLimits
 from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
-from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
+from web import (
+    admin,
+    api,
+    api_docs,
+    embed,
+    favicon,
+    live,
+    metrics,
+    pages,
+    syndication,
+    webhook_api,
+)
+from web.access import AccessMiddleware
 from web.hub import Hub
 from web.limits import LimitMiddleware, live_admission
 from web.problems import feed_error, http_error
@@ -61,6 +73,8 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
+        *favicon.routes(),
+        *api_docs.routes(),
         *api.routes(),
         *live.routes(),
         *webhook_api.routes(),
@@ -116,7 +130,10 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await redis.aclose()
 
-    middleware = [Middleware(LimitMiddleware, limits=limits)] if limits is not None else []
+    # Outermost first: every response (a 429 too) gets its request id and access log line.
+    middleware = [Middleware(AccessMiddleware)]
+    if limits is not None:
+        middleware.append(Middleware(LimitMiddleware, limits=limits))
     return Starlette(
         routes=[*routes(), *admin.routes(settings)],
         middleware=middleware,

@@ -31,7 +31,7 @@ def two_webs(services: Services, tmp_path: Path) -> Iterator[list[str]]:
     bases: list[str] = []
     try:
         for _ in range(2):
-            proc, base = start_web(services.redis_url, tmp_path, **LIMITS)
+            proc, base = start_web(services.redis_url, tmp_path, None, **LIMITS)
             procs.append(proc)
             bases.append(base)
         yield bases

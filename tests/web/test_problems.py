@@ -36,3 +36,11 @@ def test_the_problem_body_names_the_field_and_the_current_version() -> None:
     unavailable = error_problem(errors.StoreUnavailable("down"))
     assert unavailable.status_code == 503 and unavailable.headers["Retry-After"]
     assert error_problem(errors.PayloadTooLarge("big", field="body")).status_code == 413
+
+
+def test_a_rate_limit_is_a_429_with_retry_after() -> None:
+    response = error_problem(errors.RateLimited("too many reads", retry_after=17))
+    body = orjson.loads(bytes(response.body))
+    assert response.status_code == 429 and response.headers["Retry-After"] == "17"
+    assert response.media_type == "application/problem+json"
+    assert body["retry_after"] == 17 and body["title"] == "Too many requests"

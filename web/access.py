@@ -1,0 +1,89 @@
+"""Request ids and the access log, at the outermost edge of the app.
+
+``AccessMiddleware`` gives every HTTP request an id: the client's
+``X-Request-ID`` when it is a sane token (1-128 of ``A-Za-z0-9._:-``, so a
+proxy's id carries through), else a fresh one. The id goes back in the
+``X-Request-ID`` response header, into every log line written while the
+request runs (``newsfeed.logs`` reads ``REQUEST_ID``), and into one access
+log line per request (logger ``newsfeed.access``: method, path, status,
+bytes, duration, client).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from feed.context import REQUEST_ID
+
+log = logging.getLogger("newsfeed.access")
+
+SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+def request_id_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = bytes(value).decode("latin-1")
+            if SANE_ID.match(candidate):
+                return candidate
+    return new_request_id()
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id_of(scope)
+        token = REQUEST_ID.set(rid)
+        started = time.perf_counter()
+        status = 0
+        size = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            client = scope.get("client")
+            log.info(
+                "%s %s %d %dB %.1fms %s",
+                scope["method"],
+                scope["path"],
+                status,
+                size,
+                (time.perf_counter() - started) * 1000,
+                client[0] if client else "-",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "bytes": size,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": client[0] if client else None,
+                },
+            )
+            REQUEST_ID.reset(token)
