@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -75,7 +76,7 @@ def create_app(settings: Settings) -> Starlette:
     redis_url = settings.redis_url
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
@@ -95,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
                     hub,
                     AdminStore(redis),
                 )
-                yield
+                # The lifespan state reaches web.serve.FrontProtocol as
+                # uvicorn's app_state: the live connections are served there.
+                yield {live.LIVE_STATE: live.LiveServer(hub, settings.client_buffer_bytes)}
         finally:
             await redis.aclose()
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
@@ -29,7 +28,6 @@ from feed.wire import (
     http_chunk,
     overflows,
     prepare,
-    reconnect_json,
     snapshot_json,
     sse_event,
     suffix_after,
@@ -56,16 +54,18 @@ Kind = Literal["ws", "sse"]
 
 
 class RawConnection(Protocol):
-    """What the hub needs of a server connection (see ``web.serve``)."""
+    """What the hub needs of a live connection (``web.live_ws``, ``web.live_sse``)."""
 
     transport: asyncio.Transport
     on_lost: Callable[[], None] | None
+    """Called once when the peer is gone (the subscriber leaves the fan-out)."""
+    on_gone: Callable[[], None] | None
+    """Called once when the socket is closed, after ``on_lost``."""
+    backed_up_since: float | None
+    """When its output went over the pause mark (reading stopped); None if flowing."""
 
-
-class WebSocketConnection(RawConnection, Protocol):
-    def live_close(self, code: int, reason: str = "") -> None: ...
-
-    def detach(self, on_message: Callable[[str | bytes], None]) -> None: ...
+    def end(self, code: int, reason: str) -> None:
+        """Close it: a WebSocket close frame, or the end of an SSE stream."""
 
 
 def encode(kind: Kind, batch: Sequence[Prepared]) -> bytes:
@@ -116,11 +116,9 @@ class Subscriber:
 
     __slots__ = (
         "_on_close",
-        "_ws",
         "channel",
         "closed",
         "conn",
-        "done",
         "kind",
         "limit",
         "transport",
@@ -139,10 +137,7 @@ class Subscriber:
         self.limit = limit
         self.channel: Channel | None = None
         self.closed = False
-        self.done = asyncio.Event() if kind == "sse" else None
-        """SSE: set when the connection is over (the endpoint may return)."""
         self._on_close = on_close
-        self._ws: WebSocketConnection | None = conn if kind == "ws" else None  # type: ignore[assignment]
         conn.on_lost = self.lost
 
     def push(self, data: bytes) -> bool:
@@ -159,13 +154,6 @@ class Subscriber:
             return False
         return True
 
-    def write(self, data: bytes) -> None:
-        """Write ``data`` whatever the backlog (a snapshot, a pong)."""
-        try:
-            self.transport.write(data)
-        except RuntimeError:
-            self.lost()
-
     async def drained(self, below: int) -> None:
         """Wait (at most ~10 s) until the backlog is under ``below`` bytes."""
         for _ in range(1000):
@@ -181,17 +169,7 @@ class Subscriber:
         if self.closed:
             return
         self._finish()
-        if self._ws is not None:
-            self._ws.live_close(code, reason)
-        elif code == CLOSE_RESTART:
-            # A last event with a jittered retry; the endpoint then ends the
-            # response and EventSource reconnects with Last-Event-ID.
-            retry = random.randint(500, 3000)
-            last = sse_event("reconnect", None, reconnect_json("restart", retry), retry)
-            with contextlib.suppress(RuntimeError):
-                self.transport.write(http_chunk(last))
-        else:
-            self.transport.abort()
+        self.conn.end(code, reason)
 
     def _finish(self) -> None:
         if self.closed:
@@ -202,8 +180,6 @@ class Subscriber:
             self.channel.subs[self.kind].discard(self)
             self.channel = None
         self._on_close(self)
-        if self.done is not None:
-            self.done.set()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -37,12 +37,13 @@ Design (why it is fast, and why it never loses or repeats a message):
   encoded once and shared for ``SNAPSHOT_TTL`` by concurrent connections
   (single flight); a subscriber then catches up from the snapshot's cursor.
 - **Structured concurrency, and no task per idle socket.** The hub runs in
-  the app's lifespan: its task group owns the channel readers and the SSE
-  heartbeat. A WebSocket's endpoint task owns it until it has been served,
-  then *detaches* it (``web.serve.LiveWebSocketProtocol.detach``): the task
-  ends and the protocol hands client frames to the hub, so an idle
-  connection costs ~8.5 KB and no task. ``drain()`` closes every connection
-  (1012 / a final SSE ``reconnect`` event) before the server stops.
+  the app's lifespan: its task group owns the channel readers, the
+  heartbeat and each connection's serving task (``spawn``), which ends once
+  the connection has its snapshot or catch-up and has joined the fan-out.
+  From then on a connection is its protocol object (``web.live_ws``,
+  ``web.live_sse``), its transport and a ``Subscriber``: no task.
+  ``drain()`` closes every connection (1012 / a final SSE ``reconnect``
+  event) when the lifespan ends, after uvicorn stopped accepting.
 
 Measured figures and what bounds them: docs/PROTOCOL.md, "Server design".
 """
@@ -51,7 +52,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from feed.cursor import Cursor, StreamId, position_lost, resume_decision
@@ -59,6 +62,7 @@ from feed.errors import Overloaded, StoreUnavailable
 from feed.stores import Stores
 from feed.wire import (
     CLOSE_RESTART,
+    CLOSE_SLOW_CONSUMER,
     ResetReason,
     http_chunk,
     reset_json,
@@ -77,6 +81,7 @@ from web.channel import (
     chunks,
     encode,
 )
+from web.live_ws import PING_FRAME, LiveWebSocket
 
 LINGER = 30.0
 """Seconds a channel with no subscriber keeps reading (its ring stays warm)."""
@@ -119,10 +124,14 @@ class Hub:
             try:
                 yield self
             finally:
-                self.draining = True
+                await self.drain()
                 self._tg = None
                 for task in list(self._tasks):
                     task.cancel()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the hub's task group (it must handle its own errors)."""
+        self._spawn(coro)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if self._tg is None:
@@ -134,7 +143,11 @@ class Hub:
 
     # -- admission ------------------------------------------------------------------
     def admit(self) -> None:
-        """Reserve a connection slot or raise Overloaded (HTTP 503)."""
+        """Reserve a connection slot or raise Overloaded (HTTP 503).
+
+        A slot is taken at the request head and freed (``unadmit``) when the
+        socket is gone, so handshakes and closing sockets count too.
+        """
         if self.draining or self._tg is None:
             raise Overloaded("the server is restarting; reconnect shortly")
         if self._admitted >= self.max_connections:
@@ -156,7 +169,6 @@ class Hub:
     def _release(self, sub: Subscriber) -> None:
         if sub in self.connections:
             self.connections.discard(sub)
-            self._admitted -= 1
             metrics.LIVE_CONNECTIONS.labels(sub.kind).dec()
 
     # -- channels -----------------------------------------------------------------------
@@ -197,7 +209,7 @@ class Hub:
             if reason is None:
                 return
             metrics.LIVE_RESETS.labels(reason).inc()
-            sub.write(self._reset_bytes(sub.kind, reason))
+            sub.push(self._reset_bytes(sub.kind, reason))
         if sub.closed:
             return
         snap = await chan.snapshot(limit)
@@ -206,7 +218,7 @@ class Hub:
         if snap.cursor.epoch != chan.epoch:
             sub.close(CLOSE_RESTART, "stream reset: reconnect")
             return
-        sub.write(snap.ws if sub.kind == "ws" else snap.sse)
+        sub.push(snap.ws if sub.kind == "ws" else snap.sse)
         if not await self._catch_up(sub, chan, snap.cursor.position):
             sub.close(CLOSE_RESTART, "stream trimmed: reconnect with since")
 
@@ -253,35 +265,59 @@ class Hub:
 
     # -- heartbeats and drain ---------------------------------------------------------------
     async def _heartbeat(self) -> None:
-        """One timer for every SSE connection (WebSocket pings are per socket)."""
+        """One timer for every connection: WebSocket pings, SSE comments, stalls.
+
+        A connection whose output has stayed over the pause mark for a whole
+        beat is a slow consumer (4000 / SSE aborted); a WebSocket whose last
+        ping was not answered is judged by ``LiveWebSocket.beat``.
+        """
         beat = http_chunk(sse_comment("heartbeat"))
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
+            stalled_before = time.monotonic() - self.heartbeat_seconds
             for sub in tuple(self.connections):
-                if sub.kind == "sse":
+                if sub.closed:
+                    continue
+                since = sub.conn.backed_up_since
+                if since is not None and since <= stalled_before:
+                    metrics.LIVE_SLOW_CONSUMERS.labels(sub.kind).inc()
+                    sub.close(CLOSE_SLOW_CONSUMER, "slow consumer: resume with since")
+                elif not isinstance(sub.conn, LiveWebSocket):
                     sub.push(beat)
+                else:
+                    verdict = sub.conn.beat()
+                    if verdict is None:
+                        sub.push(PING_FRAME)
+                    else:
+                        if verdict == CLOSE_SLOW_CONSUMER:
+                            metrics.LIVE_SLOW_CONSUMERS.labels(sub.kind).inc()
+                        sub.close(verdict, "keepalive ping timeout")
 
     async def drain(self) -> None:
         """Close every live connection with 1012 (SSE: a last reconnect event).
 
         Waits up to ``DRAIN_WAIT`` for the WebSocket peers to answer the
-        close frame, so uvicorn's shutdown finds the sockets already closed.
+        close frame, then aborts what is left.
         """
         self.draining = True
-        pending: set[RawConnection] = set()
+        pending: set[Subscriber] = set()
         gone = asyncio.Event()
 
-        def on_gone(conn: RawConnection) -> None:
-            pending.discard(conn)
+        def on_gone(sub: Subscriber, then: Callable[[], None] | None) -> None:
+            pending.discard(sub)
+            if then is not None:
+                then()
             if not pending:
                 gone.set()
 
         for sub in tuple(self.connections):
-            sub.close(CLOSE_RESTART, "server restart: reconnect with since")
-            if sub.kind == "ws" and not sub.transport.is_closing():
-                conn = sub.conn
-                pending.add(conn)
-                conn.on_lost = lambda conn=conn: on_gone(conn)
+            sub.close(CLOSE_RESTART, "server restart: reconnect with since=<last cursor>")
+            conn = sub.conn
+            if not conn.transport.is_closing() or sub.kind == "ws":
+                pending.add(sub)
+                conn.on_gone = functools.partial(on_gone, sub, conn.on_gone)
         if pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(gone.wait(), DRAIN_WAIT)
+        for sub in pending:
+            sub.transport.abort()

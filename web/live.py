@@ -1,55 +1,77 @@
 """The live endpoints: ``/api/v1/feeds/{feed}/ws`` and ``/api/v1/feeds/{feed}/sse``.
 
-Each checks its input and the feed before the upgrade (or the response
-start): a malformed ``since``/``limit`` is a 422, an unknown feed a 404, a
-full or draining server a 503, all as problem+json. Then the connection is
-handed to the hub (``web.hub``), which sends the snapshot or what was
-missed and writes every later message straight to the transport. The
-endpoint's own task only waits for the end of the connection (and, on a
-WebSocket, reads the client's tiny messages). Protocol: docs/PROTOCOL.md.
+They are not ASGI routes. ``web.serve.FrontProtocol`` reads each new
+connection's first request head and hands a live one to ``LiveServer.take``
+with the transport; from then on the connection is ours: a ``LiveWebSocket``
+(``web.live_ws``, on ``websockets``' sans-I/O core) or a ``LiveSSE``
+(``web.live_sse``). Each checks its input and the feed before it answers:
+a malformed ``since``/``limit`` is a 422, an unknown feed a 404, a full or
+draining server a 503, all as problem+json. Then the hub (``web.hub``) sends
+the snapshot or what was missed, and writes every later message straight
+to the transport. The serving task ends there. Protocol: docs/PROTOCOL.md.
+
+``LiveServer`` also holds the connection bounds: the pending heads (a
+cap, oldest dropped first), the connection slots (``Hub.admit``, from the
+request head until the socket is gone), the handshake timeout, the kernel
+send buffer (``SEND_BUFFER``) and the file descriptors they need.
+
+The ASGI routes left here only answer a live request that reached the app
+through uvicorn, i.e. a later request on a kept-alive HTTP connection: SSE
+is redirected (307, ``Connection: close``) so the client asks again on a
+fresh connection, which is ours; a WebSocket upgrade there is a 400.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import http
+import logging
+import re
+import resource
+import socket
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote
 
+import httptools
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.routing import BaseRoute, Route
+from websockets.datastructures import Headers
+from websockets.http11 import Request as WsRequest
+from websockets.http11 import Response as WsResponse
 
 from feed.cursor import Cursor
-from feed.errors import FeedError, InvalidInput, NotSupported, StoreUnavailable
-from feed.wire import (
-    CLOSE_INTERNAL,
-    CLOSE_POLICY,
-    CLOSE_RESTART,
-    PONG_JSON,
-    parse_client_message,
-    sse_comment,
-    ws_frame,
-)
-from web.channel import Channel, RawConnection, Subscriber, WebSocketConnection
+from feed.errors import FeedError, InvalidInput, StoreUnavailable
+from feed.wire import CLOSE_INTERNAL, CLOSE_RESTART, sse_comment
+from web.channel import Channel, Subscriber
 from web.hub import Hub
-from web.problems import error_problem
-from web.serve import RAW_EXTENSION
+from web.live_sse import LiveSSE
+from web.live_ws import LiveWebSocket
+from web.problems import error_problem, problem
 
+log = logging.getLogger("newsfeed.live")
+
+LIVE_STATE = "newsfeed.live"
+"""Key of the ``LiveServer`` in the lifespan state (uvicorn's ``app_state``)."""
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
 SSE_RETRY_MS = 3000
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds from a live request head to its answer (101, or the SSE head)."""
+SEND_BUFFER = 64 * 1024
+"""SO_SNDBUF of a live socket (Linux doubles it): what the kernel may hold
+unsent, on top of ``NEWSFEED_CLIENT_BUFFER_BYTES`` in the process."""
+FD_RESERVE = 1024
+"""File descriptors kept beyond live and pending connections: Redis, plain
+HTTP requests (/healthz, /readyz, pages), files."""
+PATH = re.compile(r"^/api/v1/feeds/([^/]+)/(ws|sse)$")
 
 
-def _hub(scope: Scope) -> Hub:
-    hub: Hub = scope["app"].state.nf.hub
-    return hub
+class Pending(Protocol):
+    """A connection whose first request head is still being read."""
 
-
-def _raw(scope: Scope) -> Any:
-    raw = scope.get("extensions", {}).get(RAW_EXTENSION)
-    if raw is None:
-        raise NotSupported("live endpoints are served by `newsfeed web` (its uvicorn protocols)")
-    return raw["connection"]
+    def evict(self) -> None: ...
 
 
 def parse_since(raw: str | None) -> Cursor | None:
@@ -72,112 +94,222 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
-def _problem(exc: FeedError) -> Response:
-    return error_problem(exc)
+def _problem_parts(exc: FeedError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    response = error_problem(exc)
+    return response.status_code, list(response.raw_headers), bytes(response.body)
 
 
-# -- WebSocket ------------------------------------------------------------------
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    hub = _hub(websocket.scope)
-    try:
-        conn: WebSocketConnection = _raw(websocket.scope)
-        since = parse_since(websocket.query_params.get("since"))
-        limit = parse_limit(websocket.query_params.get("limit"))
-        chan = await hub.channel(websocket.path_params["feed"])
-        hub.admit()
-    except FeedError as exc:
-        await websocket.send_denial_response(_problem(exc))
-        return
-    try:
-        await websocket.accept()
-    except BaseException:
-        hub.unadmit()
-        raise
-    sub = hub.open("ws", conn)
-    try:
-        await hub.serve(sub, chan, since, limit)
-    except StoreUnavailable:
-        sub.close(CLOSE_RESTART, "store unavailable: reconnect with since after a backoff")
-    except BaseException:
-        sub.close(CLOSE_INTERNAL, "server error")
-        raise
-    if not sub.closed:
-        # From here the hub writes and the protocol reads: this task ends.
-        conn.detach(lambda data: _client_message(sub, data))
+class LiveServer:
+    """This process's live connections, from their first byte to their last."""
 
-
-PONG_FRAME = ws_frame(PONG_JSON)
-
-
-def _client_message(sub: Subscriber, data: str | bytes) -> None:
-    if parse_client_message(data) == "ping":
-        sub.write(PONG_FRAME)
-    else:
-        sub.close(CLOSE_POLICY, "malformed client message")
-
-
-# -- Server-Sent Events -----------------------------------------------------------
-class EventStream(Response):
-    """A text/event-stream response that the hub writes to directly."""
-
-    def __init__(self, chan: Channel, since: Cursor | None, limit: int) -> None:
-        self.chan = chan
-        self.since = since
-        self.limit = limit
-        self.background = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub = _hub(scope)
-        conn: RawConnection = _raw(scope)
-        try:
-            hub.admit()
-        except FeedError as exc:
-            await _problem(exc)(scope, receive, send)
-            return
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-store"),
-                        (b"x-accel-buffering", b"no"),
-                        (b"access-control-allow-origin", b"*"),
-                    ],
-                }
+    def __init__(self, hub: Hub, client_buffer_bytes: int) -> None:
+        self.hub = hub
+        self.limit = client_buffer_bytes
+        self.pending: dict[Pending, None] = {}
+        """Connections still sending their first head, oldest first."""
+        self.pending_max = max(16, min(1024, hub.max_connections // 8))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        room = soft - self.pending_max - FD_RESERVE
+        if hub.max_connections > room:
+            log.warning(
+                "NEWSFEED_MAX_CONNECTIONS=%d does not fit the open-file limit %d "
+                "(%d pending heads and %d in reserve): using %d",
+                hub.max_connections,
+                soft,
+                self.pending_max,
+                FD_RESERVE,
+                max(16, room),
             )
-            first = b"retry: %d\n\n" % SSE_RETRY_MS + sse_comment("newsfeed live")
-            await send({"type": "http.response.body", "body": first, "more_body": True})
-        except BaseException:
-            hub.unadmit()
-            raise
-        sub = hub.open("sse", conn)
+            hub.max_connections = max(16, room)
+
+    # -- connections still sending their head ---------------------------------------
+    def pending_opened(self, conn: Pending) -> None:
+        while len(self.pending) >= self.pending_max:
+            next(iter(self.pending)).evict()  # removes itself
+        self.pending[conn] = None
+
+    def pending_closed(self, conn: Pending) -> None:
+        self.pending.pop(conn, None)
+
+    # -- routing --------------------------------------------------------------------
+    def take(
+        self,
+        method: bytes,
+        url: bytes,
+        headers: list[tuple[bytes, bytes]],
+        transport: asyncio.Transport,
+        buffer: bytearray,
+    ) -> bool:
+        """Serve this request if it is a live one; False: not ours (uvicorn's)."""
+        if method != b"GET":
+            return False
         try:
-            await hub.serve(sub, self.chan, self.since, self.limit)
-            assert sub.done is not None
-            await sub.done.wait()
+            target = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return False
+        match = PATH.match(target.path.decode("latin-1"))
+        if match is None:
+            return False
+        feed, kind = unquote(match.group(1)), match.group(2)
+        head = dict(headers)
+        if kind == "ws" and head.get(b"upgrade", b"").lower() != b"websocket":
+            return False  # the ASGI route answers 426
+        params = dict(parse_qsl((target.query or b"").decode("latin-1"), keep_blank_values=True))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        transport.set_write_buffer_limits(high=max(4096, self.limit // 2))
+        if kind == "ws":
+            self._websocket(feed, params, transport, bytes(buffer))
+        else:
+            last_id = head.get(b"last-event-id", b"").decode("latin-1")
+            self._sse(feed, params, last_id, transport)
+        return True
+
+    # -- WebSocket --------------------------------------------------------------------
+    def _websocket(
+        self, feed: str, params: dict[str, str], transport: asyncio.Transport, head: bytes
+    ) -> None:
+        def on_request(conn: LiveWebSocket, request: WsRequest) -> None:
+            transport.pause_reading()  # nothing to read before the answer
+            try:
+                since = parse_since(params.get("since"))
+                limit = parse_limit(params.get("limit"))
+                self.hub.admit()
+            except FeedError as exc:
+                self._ws_refuse(conn, exc)
+                return
+            conn.on_gone = self.hub.unadmit
+            self.hub.spawn(self._ws_serve(conn, request, feed, since, limit))
+
+        conn = LiveWebSocket(transport, self.limit, on_request)
+        transport.set_protocol(conn)
+        conn.data_received(head)
+
+    def _ws_refuse(self, conn: LiveWebSocket, exc: FeedError) -> None:
+        status, raw, body = _problem_parts(exc)
+        headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
+        headers["Connection"] = "close"
+        phrase = http.HTTPStatus(status).phrase
+        conn.ws.send_response(WsResponse(status, phrase, headers, body))
+        conn.flush()
+
+    async def _ws_serve(
+        self,
+        conn: LiveWebSocket,
+        request: WsRequest,
+        feed: str,
+        since: Cursor | None,
+        limit: int,
+    ) -> None:
+        transport = conn.transport
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                chan = await self.hub.channel(feed)
+        except FeedError as exc:
+            self._ws_refuse(conn, exc)
+            return
+        except TimeoutError:
+            transport.abort()
+            return
+        except Exception:
+            log.exception("live WebSocket handshake failed")
+            transport.abort()
+            return
+        if transport.is_closing():
+            return
+        response = conn.ws.accept(request)
+        conn.ws.send_response(response)
+        conn.flush()
+        if response.status_code != 101:
+            return
+        transport.resume_reading()
+        await self._serve(self.hub.open("ws", conn), chan, since, limit)
+
+    # -- Server-Sent Events -------------------------------------------------------------
+    def _sse(
+        self, feed: str, params: dict[str, str], last_id: str, transport: asyncio.Transport
+    ) -> None:
+        conn = LiveSSE(transport, self.limit)
+        transport.set_protocol(conn)
+        try:
+            # Last-Event-ID (set by EventSource on its reconnects) is newer
+            # than the URL's since, which stays what the page was loaded with.
+            since = parse_since(last_id or params.get("since"))
+            limit = parse_limit(params.get("limit"))
+            self.hub.admit()
+        except FeedError as exc:
+            conn.refuse(*self._refusal(exc))
+            return
+        conn.on_gone = self.hub.unadmit
+        self.hub.spawn(self._sse_serve(conn, feed, since, limit))
+
+    def _refusal(self, exc: FeedError) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
+        status, raw, body = _problem_parts(exc)
+        return status, http.HTTPStatus(status).phrase, raw, body
+
+    async def _sse_serve(self, conn: LiveSSE, feed: str, since: Cursor | None, limit: int) -> None:
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                chan = await self.hub.channel(feed)
+        except FeedError as exc:
+            conn.refuse(*self._refusal(exc))
+            return
+        except TimeoutError:
+            conn.transport.abort()
+            return
+        except Exception:
+            log.exception("live SSE start failed")
+            conn.transport.abort()
+            return
+        if conn.transport.is_closing():
+            return
+        conn.start(b"retry: %d\n\n" % SSE_RETRY_MS + sse_comment("newsfeed live"))
+        await self._serve(self.hub.open("sse", conn), chan, since, limit)
+
+    async def _serve(
+        self, sub: Subscriber, chan: Channel, since: Cursor | None, limit: int
+    ) -> None:
+        try:
+            await self.hub.serve(sub, chan, since, limit)
         except StoreUnavailable:
-            sub.close(CLOSE_RESTART, "store unavailable")
-        finally:
+            sub.close(CLOSE_RESTART, "store unavailable: reconnect with since after a backoff")
+        except Exception:
+            log.exception("live connection failed")
             sub.close(CLOSE_INTERNAL, "server error")
-        if not conn.transport.is_closing():
-            # Drained: the hub wrote the last event; end the chunked body.
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def sse_endpoint(request: Request) -> Response:
-    _raw(request.scope)
-    # Last-Event-ID (set by EventSource on its reconnects) is newer than the
-    # URL's since, which stays what the page was loaded with.
-    since = parse_since(request.headers.get("last-event-id") or request.query_params.get("since"))
-    limit = parse_limit(request.query_params.get("limit"))
-    chan = await _hub(request.scope).channel(request.path_params["feed"])
-    return EventStream(chan, since, limit)
+# -- what reaches the app through uvicorn ---------------------------------------------
+async def sse_elsewhere(request: Request) -> Response:
+    """A live SSE request on a kept-alive HTTP connection: ask again on a new one."""
+    return Response(
+        status_code=307,
+        headers={
+            "Location": str(request.url),
+            "Connection": "close",
+            "Cache-Control": "no-store",
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+
+
+async def websocket_elsewhere(request: Request) -> Response:
+    upgrade = request.headers.get("upgrade", "").lower() == "websocket"
+    detail = (
+        "open the WebSocket on a new connection"
+        if upgrade
+        else "this endpoint speaks WebSocket: send an Upgrade request"
+    )
+    response = problem(400 if upgrade else 426, "Bad request", detail)
+    response.headers["Connection"] = "close"
+    if not upgrade:
+        response.headers["Upgrade"] = "websocket"
+    return response
 
 
 def routes() -> list[BaseRoute]:
     return [
-        WebSocketRoute("/api/v1/feeds/{feed}/ws", websocket_endpoint),
-        Route("/api/v1/feeds/{feed}/sse", sse_endpoint, methods=["GET"]),
+        Route("/api/v1/feeds/{feed}/ws", websocket_elsewhere, methods=["GET"]),
+        Route("/api/v1/feeds/{feed}/sse", sse_elsewhere, methods=["GET"]),
     ]

@@ -1,216 +1,173 @@
-"""Serving the app: uvicorn with two thin protocol subclasses and a drain.
+"""Serving the app: uvicorn for HTTP, our own protocol for the live endpoints.
 
-The live endpoints write pre-built bytes straight to each connection's
-asyncio transport (see ``web.hub``). ASGI gives an app no transport, so
-``newsfeed web`` runs uvicorn with:
+``newsfeed web`` runs uvicorn with one documented setting changed: the
+HTTP protocol class (``uvicorn.Config(http=FrontProtocol)``; the parameter
+takes ``type[asyncio.Protocol]``). uvicorn still binds or is given the
+listening sockets, accepts, runs the lifespan and shuts down gracefully;
+for each accepted connection it builds a ``FrontProtocol`` with its
+keyword arguments. The front protocol reads the first request head with
+``httptools`` (bounded in size and time) and then:
 
-- ``LiveWebSocketProtocol``: uvicorn's websockets-sansio protocol, which
-  also hands the app itself (scope extension ``newsfeed.raw``) so the hub
-  can ``transport.write()`` frames and close with any code without an
-  ``await`` per message; the sans-I/O parser still reads client frames
-  (size limit -> 1009, pings answered, close handshake);
-- ``LiveHttpProtocol``: uvicorn's httptools protocol, which hands the app
-  the same for the SSE endpoint (it writes pre-built HTTP chunks);
-- ``DrainingServer``: before uvicorn's own shutdown, it asks the hub to
-  close every live connection with 1012 and a reconnect hint (SSE: a last
-  ``reconnect`` event and the end of the response), then lets uvicorn wait
-  for the connections and run the lifespan shutdown.
+- ``GET /api/v1/feeds/{feed}/ws`` or ``/sse``: the connection becomes ours
+  (``web.live``): a WebSocket on ``websockets``' sans-I/O
+  ``ServerProtocol``, or a Server-Sent Events stream, written by the hub
+  without a task or an ``await`` per message;
+- anything else: it builds the protocol class uvicorn itself uses for
+  ``--http httptools``, with the very keyword arguments uvicorn gave us,
+  hands it the transport and the bytes read so far, and steps aside.
 
-Both protocols tell the app when their connection is lost (``on_lost``), so
-the hub never writes to a dead transport.
+No uvicorn method is overridden, no uvicorn code copied, no private
+attribute read. What we rely on (the ``http`` setting, the constructor
+keywords passed through unchanged, ``app_state`` being the lifespan state)
+is pinned by tests/web/test_serve_hooks.py, which fails loudly if an
+upgrade changes it.
+
+Bounds (docs/PROTOCOL.md, "Limits"): a connection that has not sent a
+complete head within ``HEAD_TIMEOUT`` is closed; at most
+``pending_max`` such connections are held (the oldest is dropped for a new
+one, so a flood of half-open sockets cannot lock others out); the live
+connections are counted from their head on; and ``serve`` raises the file
+descriptor limit and checks that live + pending + ``FD_RESERVE`` fit.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from typing import Any
+import asyncio
+import logging
+import resource
+import socket
+from collections.abc import Sequence
+from typing import Any, cast
 
+import httptools
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.utils import ClientDisconnected
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
-from websockets.frames import Frame
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from feed.settings import Settings
-from feed.wire import CLOSE_RESTART
+from web.live import LIVE_STATE, LiveServer
 
-RAW_EXTENSION = "newsfeed.raw"
-RESTART_REASON = "server restart: reconnect with since=<last cursor>"
-CLOSE_TIMEOUT = 5.0
-"""Seconds a closing WebSocket waits for the peer's close frame before abort."""
+log = logging.getLogger("newsfeed.web")
 
+HEAD_TIMEOUT = 10.0
+"""Seconds a new connection has to send its first request head."""
+MAX_HEAD = 16 * 1024
+"""Bytes of a first request head; more is a 431."""
 
-class _Inert:
-    """Stands in for a detached connection's ASGI queue and flow-control event."""
-
-    __slots__ = ()
-
-    def put_nowait(self, item: object) -> None:
-        pass
-
-    def set(self) -> None:
-        pass
-
-    def clear(self) -> None:
-        pass
+DELEGATE = import_from_string(HTTP_PROTOCOLS["httptools"])
+"""The class uvicorn uses for ``--http httptools``: every non-live request."""
 
 
-_INERT = _Inert()
+class _Head:
+    """httptools callbacks collecting the first request's target and headers."""
 
+    __slots__ = ("complete", "headers", "url")
 
-class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, opened up to the live hub.
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.complete = False
 
-    Once the hub has taken a connection over, the endpoint *detaches* it:
-    the ASGI task ends, the handshake's scope, request and response are
-    dropped, and client frames go straight to ``on_message``. An idle live
-    connection is then this object, its sans-I/O parser, the transport and
-    a ping timer: no task, no queue, no coroutine frames.
-    """
+    def on_url(self, url: bytes) -> None:
+        self.url += url
 
-    on_lost: Callable[[], None] | None = None
-    on_message: Callable[[str | bytes], None] | None = None
-    detached = False
-
-    async def run_asgi(self) -> None:
-        extensions: Any = self.scope["extensions"]
-        extensions[RAW_EXTENSION] = {"connection": self}
-        try:
-            await self.app(self.scope, self.receive, self.send)
-        except ClientDisconnected:
-            pass
-        except BaseException:
-            self.logger.exception("Exception in ASGI application\n")
-            self.send_500_response()
-        else:
-            if not self.handshake_complete:
-                self.logger.error("ASGI callable returned without completing handshake.")
-                self.send_500_response()
-        if self.detached:
-            return
-        if self.close_timer is None:
-            self.transport.close()
-
-    def detach(self, on_message: Callable[[str | bytes], None]) -> None:
-        """Hand the rest of the connection to the hub (see the class docstring)."""
-        pending: list[str | bytes] = []
-        while not self.queue.empty():
-            message: Any = self.queue.get_nowait()
-            if message["type"] == "websocket.receive":
-                pending.append(message.get("text") or message.get("bytes") or b"")
-        self.detached = True
-        self.on_message = on_message
-        self.queue = _INERT  # type: ignore[assignment]
-        self.writable = _INERT  # type: ignore[assignment]
-        self.scope = {}  # type: ignore[typeddict-item]
-        del self.request, self.response
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
-        for data in pending:
-            on_message(data)
-
-    def handle_text(self, event: Frame) -> None:
-        if self.on_message is None:
-            return super().handle_text(event)
-        try:
-            text: str | bytes = bytes(event.data).decode() if event.fin else b""
-        except UnicodeDecodeError:
-            text = b""
-        self.on_message(text)
-
-    def handle_bytes(self, event: Frame) -> None:
-        if self.on_message is None:
-            return super().handle_bytes(event)
-        self.on_message(bytes(event.data))
-
-    def handle_cont(self, event: Frame) -> None:
-        if self.on_message is None:
-            return super().handle_cont(event)
-        self.on_message(b"")  # fragmented messages are not part of the protocol
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        callback, self.on_lost = self.on_lost, None
-        self.on_message = None
-        if callback is not None:
-            callback()
-        super().connection_lost(exc)
-
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
-            # A denial (404, 503...) is a complete answer, not a failed handshake.
-            self.handshake_complete = True
-
-    @property
-    def closed(self) -> bool:
-        return self.close_sent or self.disconnected or self.transport.is_closing()
-
-    def live_close(self, code: int, reason: str = "") -> None:
-        """Send a close frame now (after what is buffered) and end the app's wait.
-
-        The transport is aborted if the peer has not answered within
-        ``CLOSE_TIMEOUT`` (a stalled client never reads the close frame).
-        """
-        if self.closed:
-            return
-        try:
-            self.conn.send_close(code, reason)
-        except InvalidState:  # pragma: no cover - already closing
-            return
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        self.close_sent = True
-        self.on_message = None
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()
-        self.close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
-
-    def shutdown(self) -> None:
-        if self.handshake_complete and not self.closed and self.initial_response is None:
-            self.live_close(CLOSE_RESTART, RESTART_REASON)
-        super().shutdown()
-
-
-class LiveHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, opened up to the SSE endpoint."""
-
-    on_lost: Callable[[], None] | None = None
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        scope: Any = self.scope
-        scope["extensions"] = {RAW_EXTENSION: {"connection": self}}
-        super().on_headers_complete()
+        self.complete = True
+
+
+class FrontProtocol(asyncio.Protocol):
+    """The first protocol of every connection: route, then hand over."""
+
+    def __init__(self, **uvicorn_kwargs: Any) -> None:
+        self.kwargs = uvicorn_kwargs
+        live: LiveServer | None = uvicorn_kwargs["app_state"].get(LIVE_STATE)
+        self.live = live
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.head = _Head()
+        self.parser = httptools.HttpRequestParser(self.head)
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self.live is None:  # no hub (lifespan off): plain uvicorn
+            self.delegate()
+            return
+        self.live.pending_opened(self)
+        self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self.evict)
+
+    def evict(self) -> None:
+        """Too slow to send a head, or pushed out by newer pending connections."""
+        self._settled()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _settled(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.live is not None:
+            self.live.pending_closed(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        callback, self.on_lost = self.on_lost, None
-        if callback is not None:
-            callback()
-        super().connection_lost(exc)
+        self._settled()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            self.delegate()  # uvicorn answers 400
+            return
+        if self.head.complete:
+            self.route()
+        elif len(self.buffer) > MAX_HEAD:
+            self._settled()
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            self.transport.close()
+
+    def route(self) -> None:
+        self._settled()
+        assert self.live is not None and self.transport is not None
+        method = self.parser.get_method()
+        if not self.live.take(
+            method, self.head.url, self.head.headers, self.transport, self.buffer
+        ):
+            self.delegate()
+
+    def delegate(self) -> None:
+        """Hand the connection to uvicorn's own HTTP protocol."""
+        self._settled()
+        assert self.transport is not None
+        inner: asyncio.Protocol = DELEGATE(**self.kwargs)
+        self.transport.set_protocol(inner)
+        inner.connection_made(self.transport)
+        if self.buffer:
+            inner.data_received(bytes(self.buffer))
+        self.buffer = bytearray()
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn's server, draining the live connections before it shuts down."""
-
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
-        super().__init__(config)
-        self.starlette = app
-
-    async def shutdown(self, sockets: Any = None) -> None:
-        # Stop accepting first: a client reconnecting during the drain must
-        # be refused at the TCP level (EventSource retries that) rather
-        # than answered 503 (EventSource gives up on that).
-        for server in self.servers:
-            server.close()
-        nf = getattr(self.starlette.state, "nf", None)
-        if nf is not None:
-            with contextlib.suppress(Exception):
-                await nf.hub.drain()
-        await super().shutdown(sockets)
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to its hard limit; return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 def config(app: Starlette, settings: Settings) -> uvicorn.Config:
@@ -219,12 +176,8 @@ def config(app: Starlette, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=LiveHttpProtocol,
-        ws=LiveWebSocketProtocol,
-        ws_max_size=4096,
-        ws_per_message_deflate=False,
-        ws_ping_interval=settings.heartbeat_seconds,
-        ws_ping_timeout=settings.heartbeat_seconds,
+        http=FrontProtocol,
+        ws="none",  # every WebSocket of this app is a live one: ours
         lifespan="on",
         log_config=None,
         access_log=False,
@@ -234,7 +187,14 @@ def config(app: Starlette, settings: Settings) -> uvicorn.Config:
     )
 
 
-def serve(app: Starlette, settings: Settings) -> None:
-    """Run ``newsfeed web`` (the app ``create_app`` built) until SIGTERM or SIGINT, then drain."""
-    server = DrainingServer(config(app, settings), app)
-    server.run()
+def serve(
+    app: Starlette, settings: Settings, *, sockets: Sequence[socket.socket] | None = None
+) -> None:
+    """Run ``newsfeed web`` until SIGTERM or SIGINT, then drain.
+
+    ``sockets``: already bound listening sockets to serve (instead of
+    binding ``settings.host``/``settings.port``).
+    """
+    raise_fd_limit()
+    server = uvicorn.Server(config(app, settings))
+    server.run(sockets=list(sockets) if sockets is not None else None)

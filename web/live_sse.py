@@ -1,0 +1,104 @@
+"""One live Server-Sent Events stream: an asyncio protocol, no task once served.
+
+The response is HTTP/1.1 chunked ``text/event-stream``; the hub writes
+pre-built chunks straight to the transport (``feed.wire.http_chunk``). The
+client has nothing more to say: what it sends after the request head is
+read and dropped, and reading stops while our output is backed up (the
+same pause mark as a WebSocket). An idle stream is this object, the
+transport and its ``Subscriber``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Callable
+
+from feed.wire import (
+    CLOSE_RESTART,
+    HTTP_LAST_CHUNK,
+    http_chunk,
+    reconnect_json,
+    sse_event,
+)
+
+SSE_HEADERS = (
+    b"content-type: text/event-stream; charset=utf-8\r\n"
+    b"cache-control: no-store\r\n"
+    b"x-accel-buffering: no\r\n"
+    b"access-control-allow-origin: *\r\n"
+    b"transfer-encoding: chunked\r\n"
+    b"connection: close\r\n"
+)
+
+
+def response_head(status: int, reason: str, headers: bytes) -> bytes:
+    date = email.utils.formatdate(usegmt=True).encode()
+    return b"HTTP/1.1 %d %s\r\ndate: %s\r\n%s\r\n" % (status, reason.encode(), date, headers)
+
+
+class LiveSSE(asyncio.Protocol):
+    """The protocol of a live SSE connection, from its request head on."""
+
+    __slots__ = ("backed_up_since", "limit", "on_gone", "on_lost", "started", "transport")
+
+    def __init__(self, transport: asyncio.Transport, limit: int) -> None:
+        self.transport = transport
+        self.limit = limit
+        self.on_lost: Callable[[], None] | None = None
+        self.on_gone: Callable[[], None] | None = None
+        self.backed_up_since: float | None = None
+        self.started = False
+        """True once the 200 head is written (a refusal is a whole response)."""
+
+    def data_received(self, data: bytes) -> None:
+        pass  # nothing is expected after the request
+
+    def eof_received(self) -> bool:
+        return False  # the client is gone: close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        callback, self.on_lost = self.on_lost, None
+        if callback is not None:
+            callback()
+        gone, self.on_gone = self.on_gone, None
+        if gone is not None:
+            gone()
+
+    def pause_writing(self) -> None:
+        self.backed_up_since = time.monotonic()
+        if not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.backed_up_since = None
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def start(self, first: bytes) -> None:
+        self.started = True
+        self.transport.write(response_head(200, "OK", SSE_HEADERS) + http_chunk(first))
+
+    def refuse(
+        self, status: int, reason: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        """A complete non-200 answer (problem+json), then the end of the connection."""
+        lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers)
+        self.transport.write(response_head(status, reason, lines + b"connection: close\r\n") + body)
+        self.transport.close()
+
+    def end(self, code: int, reason: str) -> None:
+        """1012: a last ``reconnect`` event with a jittered retry, then the end
+        of the body (EventSource reconnects with Last-Event-ID); else abort."""
+        t = self.transport
+        if t.is_closing():
+            return
+        if code == CLOSE_RESTART and self.started:
+            retry = random.randint(500, 3000)
+            last = sse_event("reconnect", None, reconnect_json("restart", retry), retry)
+            t.write(http_chunk(last) + HTTP_LAST_CHUNK)
+            t.close()
+        else:
+            t.abort()
