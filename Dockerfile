@@ -29,5 +29,5 @@ EXPOSE 8000
 # The web process's readiness (Redis reachable, app serving). The worker
 # service overrides it with the heartbeat check (see docker-compose.yml).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
+    CMD ["newsfeed", "healthcheck", "web", "--port", "8000"]
 CMD ["newsfeed", "web", "--host", "0.0.0.0", "--port", "8000"]

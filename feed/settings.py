@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +48,9 @@ class Settings:
     """Allow webhook URLs on loopback/private/link-local addresses (tests, dev)."""
     worker_metrics_port: int | None = None
     """Serve the worker's Prometheus metrics on this port (unset: off)."""
+    worker_heartbeat_file: Path = Path(tempfile.gettempdir()) / "newsfeed-worker.heartbeat"
+    """Touched by the worker every 2 s while its loop runs and Redis answers
+    (``newsfeed healthcheck worker`` reads it)."""
     rate_limits: bool = True
     """API limits on (``feed.ratelimit``); each budget is a ``limits`` rate string."""
     limit_writes_per_token: str = "300/minute"
@@ -89,6 +93,7 @@ class Settings:
             "webhook_concurrency": ("NEWSFEED_WEBHOOK_CONCURRENCY", int),
             "webhook_allow_private": ("NEWSFEED_WEBHOOK_ALLOW_PRIVATE", _bool),
             "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
+            "worker_heartbeat_file": ("NEWSFEED_WORKER_HEARTBEAT_FILE", Path),
             "rate_limits": ("NEWSFEED_RATE_LIMITS", _bool),
             "limit_writes_per_token": ("NEWSFEED_LIMIT_WRITES_PER_TOKEN", str),
             "limit_writes_per_client": ("NEWSFEED_LIMIT_WRITES_PER_CLIENT", str),

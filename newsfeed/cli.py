@@ -9,6 +9,8 @@
     newsfeed user add NAME [--role admin|editor] [--feed F ...]
     newsfeed token create --feed F [--name N]          prints the token alone
     newsfeed rebuild --feed F
+    newsfeed init [--feed SLUG]                         first feed + admin on an empty store
+    newsfeed healthcheck web|worker                     exit 0 when healthy (health checks)
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
 store in ``--data-dir`` (the running server's, or one started for the
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from feed.accounts import Accounts
-from feed.errors import FeedError
+from feed.errors import FeedError, NotFound
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
@@ -133,12 +135,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", required=True)
     data_dir(p)
     p.set_defaults(handler=cmd_rebuild)
+
+    p = sub.add_parser(
+        "init",
+        help="on an empty store, create a first feed and an admin (the password is printed once)",
+    )
+    p.add_argument("--feed", default=supervisor.DEFAULT_FEED, help="the first feed's slug")
+    data_dir(p)
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("healthcheck", help="exit 0 when the local web or worker is healthy")
+    p.add_argument("what", choices=("web", "worker"))
+    p.add_argument("--port", type=int, help="the web process's port (default 8000)")
+    p.add_argument(
+        "--max-age",
+        type=float,
+        default=30.0,
+        help="worker: seconds since its last heartbeat (default 30)",
+    )
+    p.set_defaults(handler=cmd_healthcheck)
     return parser
 
 
 def _admin(
-    settings: Settings, action: Callable[[Stores, Accounts], Coroutine[Any, Any, int]]
+    settings: Settings,
+    action: Callable[[Stores, Accounts], Coroutine[Any, Any, int]],
+    *,
+    creates: bool = False,
 ) -> int:
+    """Run an admin action on REDIS_URL, or on the embedded store of
+    ``--data-dir``. A command that only reads or changes what exists never
+    starts a new, empty store where there is none (the usual cause: a
+    ``--data-dir`` given to ``newsfeed run`` and not to this command)."""
+    embedded = settings.redis_url is None
+    if embedded and not supervisor.has_store(settings.data_dir):
+        if not creates:
+            raise FeedError(
+                f"no newsfeed store in {settings.data_dir}/ (nothing was created). "
+                "Give this command the same --data-dir as `newsfeed run --data-dir D`, "
+                "or set REDIS_URL"
+            )
+        print(f"newsfeed: creating a new store in {settings.data_dir}/", file=sys.stderr)
     with redis_url_for(settings) as url:
 
         async def go() -> int:
@@ -146,7 +183,16 @@ def _admin(
                 await store.redis.ping()
                 return await action(store, accounts)
 
-        return asyncio.run(_translating(go()))
+        try:
+            return asyncio.run(_translating(go()))
+        except NotFound as exc:
+            if not embedded:
+                raise
+            raise NotFound(
+                f"{exc.detail} in the store in {settings.data_dir}/ "
+                "(is `newsfeed run` using another one? pass it the same --data-dir)",
+                field=exc.field,
+            ) from None
 
 
 async def _translating(coro: Coroutine[Any, Any, int]) -> int:
@@ -162,7 +208,7 @@ def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
         print(meta.slug)
         return 0
 
-    return _admin(settings, act)
+    return _admin(settings, act, creates=True)
 
 
 def cmd_feed_set(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,7 +257,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
             print(f"user {args.name} added")
         return 0
 
-    return _admin(settings, act)
+    return _admin(settings, act, creates=True)
 
 
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -231,6 +277,24 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _admin(settings, act)
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    with redis_url_for(settings) as url:
+        for line in supervisor.bootstrap(settings, url, args.feed):
+            print(f"newsfeed: {line}", flush=True)
+    return 0
+
+
+def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "worker":
+        problem = supervisor.worker_unhealthy(settings.worker_heartbeat_file, args.max_age)
+    else:
+        problem = supervisor.web_unhealthy(args.port or settings.port)
+    if problem is not None:
+        print(f"newsfeed: unhealthy: {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # -- services -------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """``newsfeed run``: the process tree on one machine.
 
-It finds or starts the Redis to use (``REDIS_URL``, or the embedded server of
-the data directory, one per directory, guarded by a lock file), creates a
-first feed and admin on a first run, then supervises one ``newsfeed web`` and
+It checks that the HTTP port is free, finds or starts the Redis to use
+(``REDIS_URL``, or the embedded server of the data directory, one per
+directory, guarded by a lock file), then supervises one ``newsfeed web`` and
 one ``newsfeed worker``: each in its own session, told to die with its parent
 (PR_SET_PDEATHSIG), stopped with SIGTERM (web first) when we are, and the
 embedded server last so its AOF is flushed after every writer has stopped.
+Only once the web process answers on its port does it create the first feed
+and admin of a first run and print the URLs and the one-time password: a
+web process that cannot start (a busy port) leaves nothing half-done and no
+password shown for an account that a later run would not show again.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from feed.accounts import Accounts
@@ -124,7 +131,47 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def has_store(data_dir: Path) -> bool:
+    """Whether an embedded store was ever started in ``data_dir``."""
+    return (data_dir / "appendonly").is_dir() or (data_dir / "dump.rdb").is_file()
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one line when the HTTP port is taken (before anything starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise FeedError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another process has the port? choose one with --port)"
+            ) from None
+
+
+def web_unhealthy(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why the web process on ``port`` is not ready, or None."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/readyz", timeout=3) as response:
+            return None if response.status == 200 else f"/readyz answered {response.status}"
+    except (OSError, urllib.error.URLError) as exc:
+        return f"/readyz on port {port}: {exc}"
+
+
+def worker_unhealthy(heartbeat_file: Path, max_age: float) -> str | None:
+    """Why the worker writing ``heartbeat_file`` is not alive, or None."""
+    try:
+        age = time.time() - heartbeat_file.stat().st_mtime
+    except OSError:
+        return f"no worker heartbeat at {heartbeat_file}"
+    if age > max_age:
+        return f"the worker's last heartbeat is {age:.0f}s old (more than {max_age:.0f}s)"
+    return None
+
+
 def run(settings: Settings) -> int:
+    check_port(settings.host, settings.port)
     if settings.redis_url is not None:
         check_redis(settings.redis_url, settings)
         return _supervise(settings, settings.redis_url)
@@ -141,15 +188,16 @@ def run(settings: Settings) -> int:
             log.info("embedded redis stopped")
 
 
-def _bootstrap(settings: Settings, url: str) -> list[str]:
-    """On a first run, create a default feed and an admin with a fresh password."""
+def bootstrap(settings: Settings, url: str, feed: str = DEFAULT_FEED) -> list[str]:
+    """On an empty store, create a first feed and an admin with a fresh
+    password; the lines to print (the password among them, shown once)."""
 
     async def go() -> list[str]:
         lines = []
         async with services(url, settings) as (store, accounts):
             if not await store.registry.list_feeds():
-                await store.registry.create_feed(DEFAULT_FEED, "News", "UTC")
-                lines.append(f"created the feed '{DEFAULT_FEED}'")
+                await store.registry.create_feed(feed, feed.replace("-", " ").title(), "UTC")
+                lines.append(f"created the feed '{feed}'")
             if not await accounts.list_users():
                 password = secrets.token_urlsafe(12)
                 await accounts.add_user("admin", password, "admin")
@@ -161,8 +209,6 @@ def _bootstrap(settings: Settings, url: str) -> list[str]:
 
 
 def _supervise(settings: Settings, url: str) -> int:
-    for line in _bootstrap(settings, url):
-        print(f"newsfeed: {line}", flush=True)
     env = dict(os.environ, REDIS_URL=url, NEWSFEED_SECRET_KEY=settings.secret_key)
     base = [sys.executable, "-m", "newsfeed"]
     children = {
@@ -176,14 +222,6 @@ def _supervise(settings: Settings, url: str) -> int:
             [*base, "worker"], env=env, start_new_session=True, preexec_fn=_die_with_parent
         ),
     }
-    base_url = settings.base_url()
-    print(
-        f"newsfeed: reader page  {base_url}/feeds/{DEFAULT_FEED}\n"
-        f"newsfeed: admin page   {base_url}/admin\n"
-        f"newsfeed: API          {base_url}/api/v1/feeds/{DEFAULT_FEED}/entries\n"
-        f"newsfeed: Ctrl-C stops everything",
-        flush=True,
-    )
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -193,6 +231,12 @@ def _supervise(settings: Settings, url: str) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     code = 0
+    if _wait_listening(settings, children, lambda: stopping):
+        for line in bootstrap(settings, url):
+            print(f"newsfeed: {line}", flush=True)
+        _print_urls(settings)
+    else:
+        stopping, code = True, 1
     while not stopping:
         for name, proc in children.items():
             if proc.poll() is not None:
@@ -210,3 +254,35 @@ def _supervise(settings: Settings, url: str) -> int:
             proc.kill()
             proc.wait()
     return code
+
+
+def _wait_listening(
+    settings: Settings, children: dict[str, subprocess.Popen[bytes]], stopping: Callable[[], bool]
+) -> bool:
+    """Wait until the web process answers /readyz; False if a child exited
+    first (it said why on stderr) or we were told to stop."""
+    deadline = time.monotonic() + 60
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    while time.monotonic() < deadline and not stopping():
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                print(f"newsfeed: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                return False
+        if web_unhealthy(settings.port, host) is None:
+            return True
+        time.sleep(0.1)
+    if not stopping():
+        print("newsfeed: the web process did not answer within 60 s; stopping", file=sys.stderr)
+    return False
+
+
+def _print_urls(settings: Settings) -> None:
+    base_url = settings.base_url()
+    print(
+        f"newsfeed: reader page  {base_url}/feeds/{DEFAULT_FEED}\n"
+        f"newsfeed: admin page   {base_url}/admin\n"
+        f"newsfeed: API          {base_url}/api/v1/feeds/{DEFAULT_FEED}/entries\n"
+        f"newsfeed: API docs     {base_url}/api/docs\n"
+        f"newsfeed: Ctrl-C stops everything",
+        flush=True,
+    )

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from feed import i18n
+from feed.i18n import language
 from feed.model import to_rfc3339
 
 WEB = Path(__file__).resolve().parent
@@ -56,14 +57,17 @@ def local_time(ms: int | None, tz: str = "UTC", fmt: str = "%d %b %H:%M") -> str
     return dt.strftime(fmt)
 
 
-def when(ms: int | None, tz: str = "UTC") -> str:
-    """HH:MM today in the feed's zone, else with the date."""
+def when(ms: int | None, tz: str = "UTC", lang: str = "en") -> str:
+    """The time as the reader page shows it (the feed's zone and language:
+    ``10:11 AM`` in English, ``10:11`` in Ukrainian), after the day unless
+    it is today."""
     if ms is None:
         return ""
     zone = ZoneInfo(tz)
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
-    today = datetime.now(tz=zone).date()
-    return dt.strftime("%H:%M" if dt.date() == today else "%d %b %H:%M")
+    speech = language(lang)
+    clock = speech.time(dt)
+    return clock if dt.date() == datetime.now(tz=zone).date() else f"{speech.day(dt)}, {clock}"
 
 
 def input_time(ms: int | None, tz: str) -> str:

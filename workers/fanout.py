@@ -17,7 +17,8 @@ The other duties run beside the projection loop in one task group
 the live stream: the webhook dispatcher (live stream -> each webhook's own
 queue, fenced by its own position) and the delivery loop that takes turns
 over those queues (see ``workers.delivery``), the feed document renderer
-(see ``workers.renderer``), the pending-count gauges and the heartbeat.
+(see ``workers.renderer``), the pending-count gauges and the heartbeat
+(``Heartbeat``: the file ``newsfeed healthcheck worker`` reads).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,6 +55,7 @@ SCHEDULE_SECONDS = 0.2
 TRIM_SECONDS = 60.0
 BATCH = 500
 GAUGE_SECONDS = 2.0
+HEARTBEAT_SECONDS = 2.0
 
 
 class Fanout:
@@ -197,6 +200,22 @@ class Gauges:
         await asyncio.sleep(GAUGE_SECONDS)
 
 
+class Heartbeat:
+    """Proves the worker's loop is alive: every ``HEARTBEAT_SECONDS`` it pings
+    Redis and touches the heartbeat file (``newsfeed healthcheck worker``)."""
+
+    def __init__(self, store: Stores, path: Path) -> None:
+        self.store = store
+        self.path = path
+
+    async def step(self) -> None:
+        async with translated():
+            await self.store.redis.ping()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
 class Duties:
     """Everything a worker does besides running arq jobs, in one task group."""
 
@@ -215,6 +234,7 @@ class Duties:
         )
         self.dispatcher = Dispatcher(store, to_dispatcher, self.deliveries)
         self.gauges = Gauges(store, Backlog(store.redis))
+        self.heartbeat = Heartbeat(store, settings.worker_heartbeat_file)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -223,3 +243,4 @@ class Duties:
             tg.create_task(resilient("webhooks", self.dispatcher.step), name="dispatch")
             tg.create_task(self.deliveries.run(), name="deliveries")
             tg.create_task(resilient("gauges", self.gauges.step), name="gauges")
+            tg.create_task(resilient("heartbeat", self.heartbeat.step), name="heartbeat")

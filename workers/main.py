@@ -150,8 +150,11 @@ async def serve(settings: Settings) -> None:
     worker = build_worker(settings, handle_signals=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    received = SignalName()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, received.on, sig, stop)
+    arq_log = logging.getLogger("arq.worker")
+    arq_log.addFilter(received)
     run = asyncio.create_task(worker.async_run(), name="arq")
     stopping = asyncio.create_task(stop.wait(), name="signals")
     try:
@@ -175,7 +178,35 @@ async def serve(settings: Settings) -> None:
         await worker.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        arq_log.removeFilter(received)
     log.info("worker stopped")
+
+
+class SignalName(logging.Filter):
+    """arq's "shutdown on <signal>" line names the signal we got.
+
+    With its own signal handling off (see ``serve``), arq's ``close()``
+    reports a SIGUSR1 that nobody sent; this filter on the ``arq.worker``
+    logger puts the SIGINT or SIGTERM that stopped the worker in its place.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name_: str | None = None
+
+    def on(self, sig: signal.Signals, stop: asyncio.Event) -> None:
+        self.name_ = sig.name
+        stop.set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            self.name_ is not None
+            and isinstance(record.args, tuple)
+            and record.args
+            and record.args[0] == signal.SIGUSR1.name
+        ):
+            record.args = (self.name_, *record.args[1:])
+        return True
 
 
 def run_worker(settings: Settings) -> None:
