@@ -34,12 +34,14 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _cli(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "newsfeed", *args],
         capture_output=True,
         text=True,
-        env=_env(**env),
+        env=_env(**(env or {})),
         cwd=cwd,
         timeout=seconds(60),
     )
@@ -147,12 +149,12 @@ def test_init_creates_a_feed_and_an_admin_once(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "valkey")
     with server.running():
         env = {"REDIS_URL": server.url, "NEWSFEED_SECRET_KEY": SECRET}
-        first = _cli("init", **env)
+        first = _cli("init", env=env)
         assert first.returncode == 0, first.stderr
         assert "created the feed 'news'" in first.stdout and "password:" in first.stdout
-        again = _cli("init", **env)
+        again = _cli("init", env=env)
         assert again.returncode == 0 and again.stdout == ""
-        assert "news" in _cli("feed", "list", **env).stdout
+        assert "news" in _cli("feed", "list", env=env).stdout
 
 
 def test_the_worker_heartbeat_proves_its_loop_runs(redis_url: str, tmp_path: Path) -> None:
