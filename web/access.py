@@ -6,7 +6,7 @@ proxy's id carries through), else a fresh one. The id goes back in the
 ``X-Request-ID`` response header, into every log line written while the
 request runs (``newsfeed.logs`` reads ``REQUEST_ID``), and into one access
 log line per request (logger ``newsfeed.access``: method, path, status,
-bytes, duration, client).
+bytes, duration, client); a health probe that succeeds only at debug level.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from feed.context import REQUEST_ID
 log = logging.getLogger("newsfeed.access")
 
 SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Health probes (every few seconds from an orchestrator): logged only when
+they fail, so the access log stays readable."""
 
 
 def new_request_id() -> str:
@@ -69,7 +72,9 @@ class AccessMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             client = scope.get("client")
-            log.info(
+            quiet = scope["path"] in PROBES and 200 <= status < 300
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %d %dB %.1fms %s",
                 scope["method"],
                 scope["path"],

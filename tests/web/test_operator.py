@@ -75,10 +75,11 @@ def test_every_response_has_a_request_id_and_an_access_log_line(
     logged_web: tuple[Proc, str],
 ) -> None:
     proc, base = logged_web
-    fresh = httpx.get(base + "/healthz")
+    fresh = httpx.get(base + "/api/v1/feeds/nope/entries")
     rid = fresh.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{16}", rid)
-    assert httpx.get(base + "/healthz").headers["x-request-id"] != rid
+    probe = httpx.get(base + "/healthz")
+    assert probe.status_code == 200 and probe.headers["x-request-id"] not in ("", rid)
     mine = httpx.get(base + "/feeds/nope", headers={"X-Request-ID": "edge-42.a:b"})
     assert mine.status_code == 404 and mine.headers["x-request-id"] == "edge-42.a:b"
     evil = httpx.get(base + "/healthz", headers={"X-Request-ID": "x" * 200})
@@ -89,7 +90,8 @@ def test_every_response_has_a_request_id_and_an_access_log_line(
     ]
     access = [line for line in lines if line["logger"] == "newsfeed.access"]
     by_id = {line["request_id"]: line for line in access}
-    assert by_id[rid]["path"] == "/healthz" and by_id[rid]["status"] == 200
+    assert by_id[rid]["path"] == "/api/v1/feeds/nope/entries" and by_id[rid]["status"] == 404
+    assert probe.headers["x-request-id"] not in by_id  # a healthy probe is not logged at info
     assert by_id["edge-42.a:b"]["status"] == 404 and by_id["edge-42.a:b"]["method"] == "GET"
     assert all("request_id" in line for line in access)
 
