@@ -176,6 +176,11 @@ def webhook_items(feed: str, hook_id: str) -> str:
     return _f(feed, f"webhooks:items:{hook_id}")
 
 
+def presence(feed: str) -> str:
+    """Sorted set: 'user<TAB>entry<TAB>tab' -> last beat (ms) of an open admin page."""
+    return _f(feed, "presence")
+
+
 def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
     'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""
