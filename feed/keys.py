@@ -58,7 +58,7 @@ def _f(feed: str, name: str) -> str:
 
 
 def meta(feed: str) -> str:
-    """Hash: title, timezone, language, created_at."""
+    """Hash: title, timezone, language, pair (the paired feed), created_at."""
     return _f(feed, "meta")
 
 
@@ -174,6 +174,11 @@ def webhook_items(feed: str, hook_id: str) -> str:
     """Hash: delivery id -> JSON (event, body, created_at, attempt) of the
     deliveries in ``webhook_queue``."""
     return _f(feed, f"webhooks:items:{hook_id}")
+
+
+def translations(feed: str) -> str:
+    """Hash: entry id -> the id of its translation in the paired feed (feed.pairing)."""
+    return _f(feed, "translations")
 
 
 def presence(feed: str) -> str:
