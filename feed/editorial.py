@@ -14,12 +14,11 @@ import re
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys, scripts, validate
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated, wake_shards
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -29,10 +28,11 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
-    def __init__(self, redis: aioredis.Redis, registry: FeedRegistry) -> None:
+    def __init__(self, redis: Client, registry: FeedRegistry) -> None:
         self.redis: Commands = redis
         self.registry = registry
-        self._append = redis.register_script(scripts.APPEND)
+        self._append = register(redis, scripts.APPEND)
+        self._wake_shards = wake_shards(redis)
 
     async def create_entry(
         self,
@@ -210,7 +210,8 @@ class Editorial:
         async with translated():
             result: list[bytes] = await self._append(keys=key_list, args=args)
             if result[0] == b"ok":
-                await self.redis.xadd(keys.WAKE, {"feed": feed}, maxlen=10_000, approximate=True)
+                wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
+                await self.redis.xadd(wake, {"feed": feed}, maxlen=10_000, approximate=True)
         return result
 
     async def get_entry(self, feed: str, entry_id: str) -> Entry:

@@ -13,7 +13,11 @@ from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis import exceptions as rex
+from redis.asyncio.cluster import ClusterNode
+from redis.commands.core import AsyncScript
 
+from feed import keys
+from feed.cluster import ClusterURL, is_cluster_url
 from feed.errors import StoreUnavailable
 
 Commands: TypeAlias = Any
@@ -33,7 +37,15 @@ async def translated() -> AsyncIterator[None]:
         raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
     except rex.BusyLoadingError as exc:  # pragma: no cover - depends on timing
         raise StoreUnavailable("Redis is loading its data") from exc
-    except (rex.ReadOnlyError, rex.MasterDownError, rex.TryAgainError, rex.ClusterDownError) as exc:
+    except (
+        rex.ReadOnlyError,
+        rex.MasterDownError,
+        rex.TryAgainError,
+        rex.ClusterDownError,
+        rex.RedisClusterException,
+        rex.MovedError,
+        rex.AskError,
+    ) as exc:
         # A failover in progress: the node we reached cannot take writes now.
         raise StoreUnavailable(f"Redis cannot serve this now: {exc}") from exc
 
@@ -44,7 +56,27 @@ def as_str(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def connect(url: str, **options: Any) -> aioredis.Redis:
+Client: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
+"""A single Redis (or a Sentinel-managed primary) or a Redis Cluster."""
+
+
+def connect(url: str, **options: Any) -> Client:
+    """The client for ``url``: ``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+cluster://seed1:port,seed2:port`` (see ``feed.cluster``)."""
+    if is_cluster_url(url):
+        seeds = ClusterURL.parse(url)
+        cluster: aioredis.RedisCluster = aioredis.RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in seeds.nodes],
+            decode_responses=False,
+            health_check_interval=15,
+            socket_keepalive=True,
+            # A slot moving or a master failing over: re-read the slot map
+            # and retry, within a bounded number of attempts.
+            cluster_error_retry_attempts=5,
+            **seeds.client_options(),
+            **options,
+        )
+        return cluster
     client: aioredis.Redis = aioredis.Redis.from_url(
         url,
         decode_responses=False,
@@ -54,3 +86,26 @@ def connect(url: str, **options: Any) -> aioredis.Redis:
         **options,
     )
     return client
+
+
+def register(redis: Client, source: str) -> AsyncScript:
+    """A Lua script called by EVALSHA (loaded on NOSCRIPT), on either client.
+
+    On a cluster the script runs on the master of its keys' slot (every
+    script's keys share one feed's hash tag). redis-py annotates
+    ``register_script`` for the single-node client only; the cluster
+    client's is the same method.
+    """
+    commands: Commands = redis
+    script: AsyncScript = commands.register_script(source)
+    return script
+
+
+def is_cluster(redis: Any) -> bool:
+    return isinstance(redis, aioredis.RedisCluster)
+
+
+def wake_shards(redis: Any) -> int:
+    """How many wake-up streams the workers tail (see ``feed.keys.wake``):
+    one on a single Redis, ``keys.WAKE_SHARDS`` spread over a cluster's slots."""
+    return keys.WAKE_SHARDS if is_cluster(redis) else 1

@@ -156,9 +156,8 @@ def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
-        for slug in await store.registry.list_feeds():
-            meta = await store.registry.get_feed(slug)
-            print(f"{slug}\t{meta.timezone}\t{meta.title}")
+        for meta in await store.registry.describe_feeds():
+            print(f"{meta.slug}\t{meta.timezone}\t{meta.title}")
         return 0
 
     return _admin(settings, act)

@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from feed.errors import ConfigError, StoreUnavailable
@@ -64,8 +64,12 @@ class EmbeddedRedis:
     without it, it is an ephemeral test server with no persistence.
     """
 
-    def __init__(self, data_dir: Path | None = None, *, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, *, port: int | None = None, extra: Sequence[str] = ()
+    ) -> None:
         self.data_dir = data_dir
+        self.extra = tuple(extra)
+        """More server arguments (the test rig's cluster nodes)."""
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.process: subprocess.Popen[bytes] | None = None
@@ -114,7 +118,7 @@ class EmbeddedRedis:
                 "--pidfile",
                 str((self.data_dir / "redis.pid").resolve()),
             ]
-        return args
+        return [*args, *self.extra]
 
     def start(self, timeout: float = 15.0) -> None:
         self.process = subprocess.Popen(
