@@ -8,12 +8,13 @@ Every Redis adapter of ``feed`` (and the workers) talks to Redis inside
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis import exceptions as rex
 from redis.asyncio.cluster import ClusterNode
+from redis.cluster import get_node_name
 from redis.commands.core import AsyncScript
 
 from feed import keys
@@ -43,6 +44,7 @@ async def translated() -> AsyncIterator[None]:
         rex.TryAgainError,
         rex.ClusterDownError,
         rex.RedisClusterException,
+        rex.ClusterError,
         rex.MovedError,
         rex.AskError,
     ) as exc:
@@ -65,14 +67,22 @@ def connect(url: str, **options: Any) -> Client:
     ``redis+cluster://seed1:port,seed2:port`` (see ``feed.cluster``)."""
     if is_cluster_url(url):
         seeds = ClusterURL.parse(url)
-        cluster: aioredis.RedisCluster = aioredis.RedisCluster(
+        # redis-py declares connection_pool abstract on its cluster client (it has none).
+        cluster: aioredis.RedisCluster = SeededCluster(  # type: ignore[abstract]
+            seeds.nodes,
             startup_nodes=[ClusterNode(host, port) for host, port in seeds.nodes],
             decode_responses=False,
             health_check_interval=15,
             socket_keepalive=True,
-            # A slot moving or a master failing over: re-read the slot map
-            # and retry, within a bounded number of attempts.
+            # A slot moving or a master failing over: retry within a bounded
+            # number of attempts, following MOVED/ASK.
             cluster_error_retry_attempts=5,
+            # On MOVED, patch the one slot rather than every N-th MOVED
+            # closing every connection to re-read the map: that close cuts
+            # the blocked XREADs of the other tasks, and redis-py drops a
+            # node it saw a connection error from out of its seed list, so
+            # a reshard could leave the client with no seed at all.
+            reinitialize_steps=0,
             **seeds.client_options(),
             **options,
         )
@@ -86,6 +96,33 @@ def connect(url: str, **options: Any) -> Client:
         **options,
     )
     return client
+
+
+class SeededCluster(aioredis.RedisCluster):
+    """redis-py's asyncio cluster client that never forgets its configured seeds.
+
+    redis-py (5.x, what arq allows) drops a node out of its seed list when a
+    command to it fails with a connection error, and re-reads the slot map
+    only from that list. A moment in which every master drops our
+    connections (a network blip, CLIENT KILL, a restart of all nodes) thus
+    empties it, and the client is dead for good ("Redis Cluster cannot be
+    connected ... None"). Before each re-read we put the configured seeds
+    back (``initialize`` is the documented entry point; the seed list is
+    the nodes manager's ``startup_nodes``).
+    """
+
+    def __init__(self, seeds: Sequence[tuple[str, int]], **options: Any) -> None:
+        super().__init__(**options)
+        self.seeds = tuple(seeds)
+
+    async def initialize(self) -> aioredis.RedisCluster:
+        manager = self.nodes_manager
+        for host, port in self.seeds:
+            if get_node_name(host, port) not in manager.startup_nodes:
+                manager.startup_nodes[get_node_name(host, port)] = ClusterNode(
+                    host, port, **manager.connection_kwargs
+                )
+        return await super().initialize()
 
 
 def register(redis: Client, source: str) -> AsyncScript:

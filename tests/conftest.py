@@ -24,7 +24,7 @@ import pytest
 import redis as syncredis
 
 from feed.accounts import Accounts
-from feed.redis_io import connect
+from feed.redis_io import connect, is_cluster
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 from tests.cluster import TestCluster
@@ -225,6 +225,14 @@ def services(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         web.stop()
         worker.stop()
+
+
+async def all_keys(redis: Any, pattern: str) -> list[bytes]:
+    """KEYS on one server, or on every master of a cluster."""
+    if is_cluster(redis):
+        return [k for n in redis.get_primaries() for k in await redis.keys(pattern, target_nodes=n)]
+    found: list[bytes] = await redis.keys(pattern)
+    return found
 
 
 async def make_feed(store: Stores, slug: str = "news", timezone: str = "UTC") -> str:
