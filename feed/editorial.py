@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from feed import keys, scripts, validate
+from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import Client, Commands, as_str, register, translated, wake_shards
+from feed.redis_io import Client, Commands, as_str, register, script_then, translated, wake_shards
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -28,9 +29,12 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
-    def __init__(self, redis: Client, registry: FeedRegistry) -> None:
+    def __init__(
+        self, redis: Client, registry: FeedRegistry, durability: Durability | None = None
+    ) -> None:
         self.redis: Commands = redis
         self.registry = registry
+        self.durability = durability or Durability()
         self._append = register(redis, scripts.APPEND)
         self._wake_shards = wake_shards(redis)
 
@@ -207,11 +211,20 @@ class Editorial:
             entry.published_at if entry.status == "scheduled" else "",
             entry.published_at,
         ]
+        # One round trip on one connection: the append, the workers' wake-up
+        # hint (a hint: sent whatever the outcome) and, unless durability is
+        # "none", WAITAOF (and WAIT), covering both writes before it. A replayed
+        # Idempotency-Key waits too: its hint is a write after the original's.
+        wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
+        after = [
+            ("XADD", wake, "MAXLEN", "~", 10_000, "*", "feed", feed),
+            *self.durability.commands(),
+        ]
         async with translated():
-            result: list[bytes] = await self._append(keys=key_list, args=args)
-            if result[0] == b"ok":
-                wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
-                await self.redis.xadd(wake, {"feed": feed}, maxlen=10_000, approximate=True)
+            replies = await script_then(self.redis, self._append, key_list, args, *after)
+        result: list[bytes] = replies[0]
+        if result[0] in (b"ok", b"idem"):
+            self.durability.check(replies[2:])
         return result
 
     async def get_entry(self, feed: str, entry_id: str) -> Entry:

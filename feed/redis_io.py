@@ -58,6 +58,53 @@ def as_str(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+async def try_command(redis: Commands, *args: Any) -> tuple[Any, str | None]:
+    """Run one command: (its reply, None), or (None, the server's error text)."""
+    try:
+        return await redis.execute_command(*args), None
+    except rex.ResponseError as exc:
+        return None, str(exc)
+
+
+WAITS = frozenset({"WAIT", "WAITAOF"})
+"""Keyless commands that are about the connection's own writes before them."""
+
+
+async def script_then(
+    redis: Commands, script: Any, keys: Sequence[Any], args: Sequence[Any], *after: Sequence[Any]
+) -> list[Any]:
+    """A registered script (EVALSHA) then commands, pipelined on one connection.
+
+    One round trip, and one connection: what ``WAITAOF`` needs to cover the
+    script's writes. A server that lost its script cache (a restart, a
+    failover) answers NOSCRIPT; the script is loaded and the pipeline sent
+    again (nothing of it ran: the other commands are a hint and a wait).
+
+    On a cluster the pipeline is split by node, each node's part sent on one
+    connection in order: ``WAIT``/``WAITAOF`` are sent to the master of the
+    script's keys (they have no key to route by), a command with keys of
+    another slot (the wake-up hint) to its own master.
+    """
+    for _ in range(3):
+        node = None
+        if is_cluster(redis):
+            await redis.initialize()  # the slot map (a no-op once read)
+            node = redis.get_node_from_key(keys[0])
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for command in after:
+                if node is not None and str(command[0]).upper() in WAITS:
+                    pipe.execute_command(*command, target_nodes=node)
+                else:
+                    pipe.execute_command(*command)
+            try:
+                replies: list[Any] = await pipe.execute()
+                return replies
+            except rex.NoScriptError:
+                await redis.script_load(script.script)
+    raise StoreUnavailable("Redis keeps losing its scripts")
+
+
 Client: TypeAlias = "aioredis.Redis | aioredis.RedisCluster"
 """A single Redis (or a Sentinel-managed primary) or a Redis Cluster."""
 

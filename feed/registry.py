@@ -1,4 +1,4 @@
-"""The feed registry: which feeds exist, their title and time zone."""
+"""The feed registry: which feeds exist, their title, time zone and language."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feed import keys, scripts
 from feed.errors import Conflict, InvalidInput, NotFound
+from feed.i18n import DEFAULT as DEFAULT_LANGUAGE
+from feed.i18n import check_language
 from feed.model import now_ms
 from feed.redis_io import Client, Commands, as_str, register, translated
 
@@ -22,9 +24,16 @@ class FeedMeta:
     title: str
     timezone: str
     created_at: int
+    language: str = DEFAULT_LANGUAGE
+    """BCP 47: what the reader pages, embed and feed documents speak."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"slug": self.slug, "title": self.title, "timezone": self.timezone}
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "timezone": self.timezone,
+            "language": self.language,
+        }
 
 
 def check_slug(slug: str) -> str:
@@ -52,9 +61,12 @@ class FeedRegistry:
         self.redis: Commands = redis
         self._create = register(redis, scripts.CREATE_FEED)
 
-    async def create_feed(self, slug: str, title: str, timezone: str = "UTC") -> FeedMeta:
+    async def create_feed(
+        self, slug: str, title: str, timezone: str = "UTC", language: str = DEFAULT_LANGUAGE
+    ) -> FeedMeta:
         check_slug(slug)
         check_timezone(timezone)
+        language = check_language(language)
         title = " ".join(str(title).split())[:200] or slug
         created = now_ms()
         # Two slots on a cluster (the registry set, the feed's own keys), so
@@ -69,19 +81,28 @@ class FeedRegistry:
                 raise Conflict(f"feed {slug!r} already exists")
             won = await self._create(
                 keys=[keys.meta(slug), keys.epoch(slug)],
-                args=[title, timezone, created, secrets.token_hex(4)],
+                args=[title, timezone, created, secrets.token_hex(4), language],
             )
         if not won:
             raise Conflict(f"feed {slug!r} already exists")
-        return FeedMeta(slug, title, timezone, created)
+        return FeedMeta(slug, title, timezone, created, language)
 
-    async def update_feed(self, slug: str, *, title: str | None, timezone: str | None) -> FeedMeta:
+    async def update_feed(
+        self,
+        slug: str,
+        *,
+        title: str | None,
+        timezone: str | None,
+        language: str | None = None,
+    ) -> FeedMeta:
         await self.get_feed(slug)
         fields: dict[str, str] = {}
         if title is not None:
             fields["title"] = " ".join(title.split())[:200] or slug
         if timezone is not None:
             fields["timezone"] = check_timezone(timezone)
+        if language is not None:
+            fields["language"] = check_language(language)
         if fields:
             async with translated():
                 await self.redis.hset(keys.meta(slug), mapping=fields)
@@ -99,6 +120,7 @@ class FeedRegistry:
             as_str(raw.get(b"title")),
             as_str(raw.get(b"timezone")) or "UTC",
             int(raw.get(b"created_at") or 0),
+            as_str(raw.get(b"language")) or DEFAULT_LANGUAGE,
         )
 
     async def describe_feeds(self, slugs: list[str] | None = None) -> list[FeedMeta]:

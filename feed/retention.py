@@ -21,7 +21,7 @@ from feed.redis_io import Client, Commands, as_str, register, translated
 from feed.registry import FeedRegistry
 
 TRIM_BATCH = 5_000
-REBUILD_ATTEMPTS = 20
+REBUILD_ATTEMPTS = 100
 
 
 class Retention:

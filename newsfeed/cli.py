@@ -3,7 +3,8 @@
     newsfeed run [--host H] [--port P] [--data-dir D]   web + worker (+ embedded Redis)
     newsfeed web [--host H] [--port P]                 one web process
     newsfeed worker                                    one worker process
-    newsfeed feed create SLUG [--title T] [--timezone Z]
+    newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
+    newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed list
     newsfeed user add NAME [--role admin|editor] [--feed F ...]
     newsfeed token create --feed F [--name N]          prints the token alone
@@ -93,8 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slug")
     p.add_argument("--title")
     p.add_argument("--timezone", default="UTC", help="IANA time zone for pages (default UTC)")
+    p.add_argument("--language", default="en", help="BCP 47 language of the pages (default en)")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_create)
+    p = feed.add_parser("set", help="change a feed's title, time zone or language")
+    p.add_argument("slug")
+    p.add_argument("--title")
+    p.add_argument("--timezone", help="IANA time zone for pages")
+    p.add_argument("--language", help="BCP 47 language of the pages (en, uk, ...)")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_set)
     p = feed.add_parser("list", help="list feeds")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_list)
@@ -147,8 +156,21 @@ async def _translating(coro: Coroutine[Any, Any, int]) -> int:
 
 def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
-        meta = await store.registry.create_feed(args.slug, args.title or args.slug, args.timezone)
+        meta = await store.registry.create_feed(
+            args.slug, args.title or args.slug, args.timezone, args.language
+        )
         print(meta.slug)
+        return 0
+
+    return _admin(settings, act)
+
+
+def cmd_feed_set(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        meta = await store.registry.update_feed(
+            args.slug, title=args.title, timezone=args.timezone, language=args.language
+        )
+        print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)
@@ -157,7 +179,7 @@ def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         for meta in await store.registry.describe_feeds():
-            print(f"{meta.slug}\t{meta.timezone}\t{meta.title}")
+            print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)
@@ -214,7 +236,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url)
+    check_redis(settings.redis_url, settings)
     serve(create_app(settings), settings)
     return 0
 
@@ -222,7 +244,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         raise FeedError("newsfeed worker needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url)
+    check_redis(settings.redis_url, settings)
     run_worker(settings)
     return 0
 
