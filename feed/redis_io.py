@@ -58,12 +58,24 @@ def as_str(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def try_command(redis: Commands, *args: Any) -> tuple[Any, str | None]:
+async def try_command(redis: Commands, *args: Any, **options: Any) -> tuple[Any, str | None]:
     """Run one command: (its reply, None), or (None, the server's error text)."""
     try:
-        return await redis.execute_command(*args), None
+        return await redis.execute_command(*args, **options), None
     except rex.ResponseError as exc:
         return None, str(exc)
+
+
+async def each_master(redis: Commands) -> list[dict[str, Any]]:
+    """The options that send a command to each master of a cluster (or the one server).
+
+    For the keyless commands about a server's own state (WAITAOF, CONFIG GET,
+    INFO), which a cluster client cannot route by key.
+    """
+    if not is_cluster(redis):
+        return [{}]
+    await redis.initialize()  # the slot map (a no-op once read)
+    return [{"target_nodes": node} for node in redis.get_primaries()]
 
 
 WAITS = frozenset({"WAIT", "WAITAOF"})
@@ -91,7 +103,10 @@ async def script_then(
             await redis.initialize()  # the slot map (a no-op once read)
             node = redis.get_node_from_key(keys[0])
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if node is None:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            else:  # redis-py's cluster pipeline refuses EVALSHA; EVAL is cached by Redis too
+                pipe.eval(script.script, len(keys), *keys, *args)
             for command in after:
                 if node is not None and str(command[0]).upper() in WAITS:
                     pipe.execute_command(*command, target_nodes=node)
@@ -114,6 +129,9 @@ def connect(url: str, **options: Any) -> Client:
     ``redis+cluster://seed1:port,seed2:port`` (see ``feed.cluster``)."""
     if is_cluster_url(url):
         seeds = ClusterURL.parse(url)
+        # A cluster client has a connection per node; a caller that uses it
+        # one command at a time (the CLI) uses one connection per node.
+        options.pop("single_connection_client", None)
         # redis-py declares connection_pool abstract on its cluster client (it has none).
         cluster: aioredis.RedisCluster = SeededCluster(  # type: ignore[abstract]
             seeds.nodes,
