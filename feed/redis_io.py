@@ -8,6 +8,7 @@ Every Redis adapter of ``feed`` (and the workers) talks to Redis inside
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
@@ -20,6 +21,8 @@ from redis.commands.core import AsyncScript
 from feed import keys
 from feed.cluster import ClusterURL, is_cluster_url
 from feed.errors import StoreUnavailable
+
+log = logging.getLogger("newsfeed.redis")
 
 Commands: TypeAlias = Any
 """The asyncio client as the adapters call its commands. redis-py types every
@@ -112,11 +115,23 @@ async def script_then(
                     pipe.execute_command(*command, target_nodes=node)
                 else:
                     pipe.execute_command(*command)
-            try:
-                replies: list[Any] = await pipe.execute()
-                return replies
-            except rex.NoScriptError:
-                await redis.script_load(script.script)
+            # Errors come back as replies: the script's decides; a wait's is
+            # raised; a hint's is only logged (the workers' sweep finds the
+            # event within a second), so a hint that cannot be written never
+            # fails a write that was applied.
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if isinstance(replies[0], rex.NoScriptError):
+            await redis.script_load(script.script)
+            continue
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        for i, command in enumerate(after, start=1):
+            if isinstance(replies[i], Exception):
+                if str(command[0]).upper() in WAITS:
+                    raise replies[i]
+                log.warning("%s failed after the script: %s", command[0], replies[i])
+                replies[i] = None
+        return replies
     raise StoreUnavailable("Redis keeps losing its scripts")
 
 

@@ -174,3 +174,19 @@ async def _eventually_ready(store: Stores, queue: Client) -> bool:
             return True
         await asyncio.sleep(0.1)
     return False
+
+
+@pytest.mark.parametrize("where", ["rig", "cluster"])
+async def test_a_hint_that_cannot_be_written_does_not_fail_an_applied_write(
+    where: str, store: Stores, cstore: Stores
+) -> None:
+    s = store if where == "rig" else cstore
+    await s.registry.create_feed("hinted", "Hinted")
+    # The feed's wake-up stream is something else: XADD fails (WRONGTYPE).
+    hint = keys.wake(keys.wake_shard("hinted", wake_shards(s.redis)))
+    await s.redis.set(hint, "not a stream")
+    entry, created = await s.editorial.create_entry("hinted", {"headline": "h"}, actor="t")
+    assert created
+    assert await s.editorial.get_entry("hinted", entry.id) == entry
+    assert await s.redis.xlen(keys.log("hinted")) == 1
+    assert await s.redis.get(hint) == b"not a stream"
