@@ -18,10 +18,9 @@ import dataclasses
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys, scripts
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 from feed.webhooks import DEAD_MAX, Delivery, Webhook
 
 
@@ -33,11 +32,12 @@ class Claimed:
 
 
 class DeliveryQueue:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
-        self._claim = redis.register_script(scripts.CLAIM)
-        self._reschedule = redis.register_script(scripts.RESCHEDULE)
-        self._finish = redis.register_script(scripts.FINISH)
+        self._claim = register(redis, scripts.CLAIM)
+        self._reschedule = register(redis, scripts.RESCHEDULE)
+        self._finish = register(redis, scripts.FINISH)
+        self._enqueue = register(redis, scripts.ENQUEUE)
 
     async def claim(self, hook: Webhook, now: int, lease_until: int, limit: int) -> Claimed:
         async with translated():
@@ -88,7 +88,8 @@ class DeliveryQueue:
         """Queue one delivery (unless that id is queued already): moves the
         jobs a worker of the previous release left in arq's queue."""
         feed, hook = delivery.feed, delivery.webhook_id
-        async with translated(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.webhook_queue(feed, hook), {delivery.delivery_id: due}, nx=True)
-            pipe.hsetnx(keys.webhook_items(feed, hook), delivery.delivery_id, delivery.dumps())
-            await pipe.execute()
+        async with translated():
+            await self._enqueue(
+                keys=[keys.webhook_queue(feed, hook), keys.webhook_items(feed, hook)],
+                args=[delivery.delivery_id, due, delivery.dumps()],
+            )

@@ -1,8 +1,8 @@
 """API limits: how many requests one token or one client address may make.
 
-Counted in Redis with the ``limits`` library (moving windows; storage
-``limits.aio.storage.RedisStorage`` on redis-py), so every web process of a
-deployment shares the same counts. Four budgets, each a ``limits`` rate
+Counted in Redis with the ``limits`` library (moving windows; its async
+Redis or Redis Cluster storage on redis-py, from the same URL as the rest),
+so every web process of a deployment shares the same counts. Four budgets, each a ``limits`` rate
 string (``"300/minute"``, ``"20/second;600/minute"``) or ``off``:
 
     writes per token    POST/PUT/PATCH/DELETE carrying a bearer token
@@ -28,9 +28,9 @@ import math
 import time
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from limits.storage import storage_from_string
 
 from feed import keys
 from feed.errors import ConfigError, RateLimited
@@ -103,7 +103,8 @@ class RateLimits:
 
     def __init__(self, redis_url: str, budgets: Budgets) -> None:
         self.budgets = budgets
-        self.storage = RedisStorage(
+        # async+redis://, async+rediss://, async+redis+cluster://seed,seed ...
+        self.storage = storage_from_string(
             "async+" + redis_url,
             implementation="redispy",
             wrap_exceptions=True,

@@ -323,6 +323,16 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
+# KEYS: queue, items
+# ARGV: id, due ms, json
+# Queue one delivery unless that id is queued already.
+ENQUEUE = """
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
+return 1
+"""
+
 # KEYS: queue, items, dead letters
 # ARGV: id, dead-letter json ('' on success), dead letters kept
 FINISH = """
@@ -332,5 +342,25 @@ if ARGV[2] ~= '' then
   redis.call('LPUSH', KEYS[3], ARGV[2])
   redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
 end
+return 1
+"""
+
+# KEYS: meta, epoch
+# ARGV: title, timezone, created_at (ms), epoch token, language
+# The second step of creating a feed (the first is SADD to the registry,
+# which lives in another slot): 0 if the feed's meta exists already.
+CREATE_FEED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'title', ARGV[1], 'timezone', ARGV[2], 'created_at', ARGV[3],
+           'language', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
+return 1
+"""
+
+# KEYS: list; ARGV: value, cap
+# LPUSH and trim to the cap in one step (a cluster pipeline has no MULTI).
+PUSH_CAPPED = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 return 1
 """

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from feed import readiness
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError
 from feed.ratelimit import Budgets, RateLimits
@@ -51,11 +52,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     nf = state(request)
-    try:
-        await nf.store.redis.ping()
-    except Exception as exc:  # any failure means: not ready
+    why = await readiness.problem(nf.store.redis, nf.queue)
+    if why is not None:
         return JSONResponse(
-            {"status": "unavailable", "detail": f"Redis unreachable: {exc}"},
+            {"status": "unavailable", "detail": why},
             status_code=503,
             headers={"Cache-Control": "no-store"},
         )
@@ -104,6 +104,8 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
+        queue_url = settings.queue_redis_url()
+        queue = None if queue_url == redis_url else connect(queue_url)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,
@@ -121,14 +123,21 @@ def create_app(settings: Settings) -> Starlette:
                     store.documents,
                     hub,
                     AdminStore(redis),
+                    queue,
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as
                 # uvicorn's app_state: the live connections are served there.
-                admission = live_admission(limits) if limits is not None else None
+                admission = (
+                    live_admission(limits, settings.forwarded_allow_ips)
+                    if limits is not None
+                    else None
+                )
                 server = live.LiveServer(hub, settings.client_buffer_bytes, admission)
                 yield {live.LIVE_STATE: server}
         finally:
             await redis.aclose()
+            if queue is not None:
+                await queue.aclose()
 
     # Outermost first: every response (a 429 too) gets its request id and access log line.
     middleware = [Middleware(AccessMiddleware)]

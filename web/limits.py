@@ -61,10 +61,22 @@ def _exempt(path: str) -> bool:
     return path in EXEMPT or path.startswith("/static/")
 
 
-def live_admission(limits: RateLimits) -> Admission:
-    """The live endpoints' check: one connection opened from ``address``."""
+def forwarded_client(peer: str, forwarded: str, trusted: str) -> str:
+    """The client's address: the peer's, or when the peer is a trusted proxy
+    (``FORWARDED_ALLOW_IPS``: a comma-separated list, ``*`` for any) the
+    last hop of ``X-Forwarded-For`` (the one that proxy added), as uvicorn
+    decides for HTTP requests."""
+    proxies = {p.strip() for p in trusted.split(",") if p.strip()}
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    if hops and ("*" in proxies or peer in proxies):
+        return hops[-1]
+    return peer
 
-    async def admit(feed: str, address: str) -> None:
-        await limits.hit("live_client", client_key(address))
+
+def live_admission(limits: RateLimits, trusted: str) -> Admission:
+    """The live endpoints' check: one connection opened by this client."""
+
+    async def admit(feed: str, peer: str, forwarded: str) -> None:
+        await limits.hit("live_client", client_key(forwarded_client(peer, forwarded, trusted)))
 
     return admit

@@ -69,10 +69,11 @@ HTTP requests (/healthz, /readyz, pages), files."""
 PATH = re.compile(r"^/api/v1/feeds/([^/]+)/(ws|sse)$")
 
 
-Admission = Callable[[str, str], Awaitable[None]]
+Admission = Callable[[str, str, str], Awaitable[None]]
 """An edge check awaited before a live connection is answered, given the
-feed and the client address; a FeedError it raises refuses the connection
-with that error's problem (``web.limits.live_admission``: the API limits)."""
+feed, the peer's address and the request's ``X-Forwarded-For`` ('' if none);
+a FeedError it raises refuses the connection with that error's problem
+(``web.limits.live_admission``: the API limits)."""
 
 
 class Pending(Protocol):
@@ -178,9 +179,9 @@ class LiveServer:
             self._sse(feed, params, last_id, transport, client)
         return True
 
-    async def _admit(self, feed: str, client: str) -> None:
+    async def _admit(self, feed: str, client: tuple[str, str]) -> None:
         if self.admission is not None:
-            await self.admission(feed, client)
+            await self.admission(feed, *client)
 
     # -- WebSocket --------------------------------------------------------------------
     def _websocket(
@@ -189,7 +190,7 @@ class LiveServer:
         params: dict[str, str],
         transport: asyncio.Transport,
         head: bytes,
-        client: str,
+        client: tuple[str, str],
     ) -> None:
         def on_request(conn: LiveWebSocket, request: WsRequest) -> None:
             transport.pause_reading()  # nothing to read before the answer
@@ -222,7 +223,7 @@ class LiveServer:
         feed: str,
         since: Cursor | None,
         limit: int,
-        client: str,
+        client: tuple[str, str],
     ) -> None:
         transport = conn.transport
         try:
@@ -256,7 +257,7 @@ class LiveServer:
         params: dict[str, str],
         last_id: str,
         transport: asyncio.Transport,
-        client: str,
+        client: tuple[str, str],
     ) -> None:
         conn = LiveSSE(transport, self.limit)
         transport.set_protocol(conn)
@@ -277,7 +278,12 @@ class LiveServer:
         return status, http.HTTPStatus(status).phrase, raw, body
 
     async def _sse_serve(
-        self, conn: LiveSSE, feed: str, since: Cursor | None, limit: int, client: str
+        self,
+        conn: LiveSSE,
+        feed: str,
+        since: Cursor | None,
+        limit: int,
+        client: tuple[str, str],
     ) -> None:
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
@@ -310,17 +316,12 @@ class LiveServer:
             sub.close(CLOSE_INTERNAL, "server error")
 
 
-def client_address(transport: asyncio.Transport, head: dict[bytes, bytes]) -> str:
-    """The client's address: the peer's, or behind a proxy on loopback (as
-    uvicorn trusts by default) the last hop of its ``X-Forwarded-For``."""
+def client_address(transport: asyncio.Transport, head: dict[bytes, bytes]) -> tuple[str, str]:
+    """The peer's address and the request's ``X-Forwarded-For`` ('' if none);
+    which of them names the client is the admission check's call."""
     peer = transport.get_extra_info("peername")
     address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-    forwarded = head.get(b"x-forwarded-for")
-    if forwarded and address in ("127.0.0.1", "::1"):
-        hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
-        if hops:
-            return hops[-1]
-    return address
+    return address, head.get(b"x-forwarded-for", b"").decode("latin-1")
 
 
 # -- what reaches the app through uvicorn ---------------------------------------------

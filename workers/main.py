@@ -96,7 +96,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         store = Stores.from_settings(redis, settings)
         ctx["store"] = store
         ctx["http"] = client = http_client(settings)
-        duties = Duties(store, settings, client)
+        duties = Duties(store, settings, client, ctx["redis"])
         ctx["duties_task"] = asyncio.create_task(duties.run(), name="duties")
         if settings.worker_metrics_port:
             metrics.serve_metrics(settings.worker_metrics_port, settings.host)
@@ -127,7 +127,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             func(deliver_webhook, max_tries=3, timeout=30),
         ],
         queue_name=keys.ARQ_QUEUE,
-        redis_settings=redis_settings(redis_url),
+        redis_settings=redis_settings(settings.queue_redis_url()),
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,

@@ -15,6 +15,7 @@ from feed import keys
 from feed.ratelimit import client_key, parse_rates
 from feed.stores import Stores
 from tests.conftest import Proc, Services, make_feed, start_web
+from web.limits import forwarded_client
 
 LIMITS = {
     "NEWSFEED_RATE_LIMITS": "on",
@@ -145,3 +146,12 @@ def test_budgets_parse_and_client_keys() -> None:
     assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
     assert client_key("::ffff:192.0.2.1") == "192.0.2.1"
     assert client_key("192.0.2.1") == "192.0.2.1"
+
+
+def test_the_live_client_is_the_proxy_hop_only_from_a_trusted_proxy() -> None:
+    assert forwarded_client("127.0.0.1", "203.0.113.5", "127.0.0.1") == "203.0.113.5"
+    assert forwarded_client("10.0.0.7", "198.51.100.1, 203.0.113.5", "*") == "203.0.113.5"
+    # An untrusted peer's header is ignored (anyone can send one).
+    assert forwarded_client("192.0.2.9", "203.0.113.5", "127.0.0.1") == "192.0.2.9"
+    assert forwarded_client("127.0.0.1", "", "127.0.0.1") == "127.0.0.1"
+    assert forwarded_client("10.0.0.7", "203.0.113.5", "10.0.0.6, 10.0.0.7") == "203.0.113.5"
