@@ -26,6 +26,7 @@ from typing import Literal
 
 import orjson
 
+from feed.i18n import language
 from feed.model import Entry, to_rfc3339
 from feed.validate import sanitize_body
 
@@ -55,6 +56,15 @@ class FeedInfo:
     """Where readers reach the web app, without a trailing slash."""
     created_at: int
     """Epoch ms: the feed's ``updated`` when it has no entries yet."""
+    language: str = "en"
+    """BCP 47: Atom ``xml:lang``, RSS ``language``, JSON Feed ``language``."""
+
+    def description(self) -> str:
+        return (
+            language(self.language)
+            .gettext("Live updates from {title}")
+            .replace("{title}", self.title)
+        )
 
     @property
     def page_url(self) -> str:
@@ -133,7 +143,7 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
     bodies = sanitised(items) if bodies is None else bodies
     ET.register_namespace("", ATOM_NS)
     q = f"{{{ATOM_NS}}}"
-    root = ET.Element(f"{q}feed")
+    root = ET.Element(f"{q}feed", {"{http://www.w3.org/XML/1998/namespace}lang": info.language})
     _sub(root, f"{q}id", info.page_url)
     _sub(root, f"{q}title", info.title)
     _sub(root, f"{q}updated", to_rfc3339(feed_updated(info, items)))
@@ -166,7 +176,8 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
     channel = _sub(root, "channel")
     _sub(channel, "title", info.title)
     _sub(channel, "link", info.page_url)
-    _sub(channel, "description", f"Live updates from {info.title}")
+    _sub(channel, "description", info.description())
+    _sub(channel, "language", info.language)
     _sub(channel, "lastBuildDate", _rfc822(feed_updated(info, items)))
     _sub(channel, "generator", GENERATOR)
     _sub(
@@ -198,7 +209,8 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
             "title": info.title,
             "home_page_url": info.page_url,
             "feed_url": info.document_url("json"),
-            "description": f"Live updates from {info.title}",
+            "description": info.description(),
+            "language": info.language,
             "items": [
                 {
                     "id": info.permalink(e),
