@@ -6,8 +6,8 @@
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed list
-    newsfeed user add NAME [--role admin|editor] [--feed F ...]
-    newsfeed token create --feed F [--name N]          prints the token alone
+    newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
+    newsfeed token create --feed F [--name N] [--drafts-only]   prints the token alone
     newsfeed rebuild --feed F
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add a user (password from NEWSFEED_PASSWORD, a prompt, or generated)"
     )
     p.add_argument("name")
-    p.add_argument("--role", choices=("admin", "editor"), default="editor")
+    p.add_argument("--role", choices=("admin", "editor", "contributor"), default="editor")
     p.add_argument("--feed", action="append", default=[], help="grant a feed (repeatable)")
     data_dir(p)
     p.set_defaults(handler=cmd_user_add)
@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("create", help="create an API token for a feed; prints the token alone")
     p.add_argument("--feed", required=True)
     p.add_argument("--name", default="cli")
+    p.add_argument(
+        "--drafts-only",
+        action="store_true",
+        help="the token saves drafts and submits them for review, never publishes",
+    )
     data_dir(p)
     p.set_defaults(handler=cmd_token_create)
 
@@ -217,7 +222,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         await store.registry.get_feed(args.feed)
-        secret, _ = await accounts.create_token(args.feed, args.name)
+        scope = "draft" if args.drafts_only else "publish"
+        secret, _ = await accounts.create_token(args.feed, args.name, scope)
         print(secret)
         return 0
 

@@ -114,10 +114,17 @@ async def save_settings(request: Request, ctx: Ctx) -> Response:
 
 async def create_token(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
-    name = form_field(await request.form(), "name", 100) or "token"
-    secret, token = await ctx.accounts.create_token(ctx.feed.slug, name)
+    form = await request.form()
+    name = form_field(form, "name", 100) or "token"
+    scope = "draft" if form_field(form, "scope", 16) == "draft" else "publish"
+    secret, token = await ctx.accounts.create_token(ctx.feed.slug, name, scope)
     await ctx.admin.record(
-        ctx.user.actor, "token.create", feed=ctx.feed.slug, token=token.id, name=token.name
+        ctx.user.actor,
+        "token.create",
+        feed=ctx.feed.slug,
+        token=token.id,
+        name=token.name,
+        scope=token.scope,
     )
     return await settings_page(request, ctx, status=201, new_token=secret)
 
