@@ -29,6 +29,7 @@ from feed.settings import Settings
 from web import admin_audit, admin_entries, admin_feeds, admin_review, admin_users
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
+from web.state import state
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIST_LIMIT = 50
@@ -186,6 +187,7 @@ async def entries_json(request: Request, ctx: Ctx) -> Response:
     html = await entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,
+        "readers": await state(request).hub.readers(ctx.feed.slug),
         "entries": [e.to_json() for e in entries],
         "html": html,
         "sig": signature(html),

@@ -130,6 +130,11 @@
         return r.json();
       })
       .then(function (data) {
+        var readers = document.getElementById("readers");
+        if (readers && typeof data.readers === "number") {
+          readers.hidden = false;
+          readers.textContent = data.readers === 1 ? "1 reader now" : data.readers + " readers now";
+        }
         if (data.sig === sig) return;
         sig = data.sig;
         if (list.querySelector("form[data-sending]")) return;

@@ -148,6 +148,7 @@
     this.mode = "ws";
     this.fallbackMode = "sse";
     this.fails = { ws: 0, sse: 0 };
+    this.wsWorked = false;
     this.upgradeTimer = null;
     var self = this;
     this.items().forEach(function (a) {
@@ -404,7 +405,9 @@
   Column.prototype.failed = function (kind) {
     this.fails[kind] += 1;
     this.conn = null;
-    if (kind === "ws" && this.fails.ws >= 2) {
+    // A WebSocket that worked on this page and now fails is more likely a
+    // server restart than a proxy: give it longer before falling back.
+    if (kind === "ws" && this.fails.ws >= (this.wsWorked ? 6 : 2)) {
       this.mode = this.fallbackMode;
       this.connect();
     } else if (kind === "sse" && this.fails.sse >= 2) {
@@ -439,6 +442,7 @@
     ws.onopen = function () {
       if (self.conn !== ws) return;
       opened = Date.now();
+      self.wsWorked = true;
       self.working("ws");
     };
     ws.onmessage = function (ev) {
