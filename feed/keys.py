@@ -131,7 +131,7 @@ def live(feed: str) -> str:
 
 
 def readers(feed: str) -> str:
-    """Hash: web process id -> "<readers>:<valid until, ms>" (``feed.presence``)."""
+    """Hash: web process id -> "<readers>:<valid until, ms>" (``feed.readers``)."""
     return _f(feed, "readers")
 
 
@@ -158,6 +158,11 @@ def webhook_dead(feed: str) -> str:
 def webhook_pos(feed: str) -> str:
     """String: the live-stream id up to which webhook deliveries were queued."""
     return _f(feed, "webhooks:pos")
+
+
+def presence(feed: str) -> str:
+    """Sorted set: 'user<TAB>entry<TAB>tab' -> last beat (ms) of an open admin page."""
+    return _f(feed, "presence")
 
 
 def documents(feed: str) -> str:

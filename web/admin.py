@@ -26,7 +26,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from feed.errors import IdempotencyMismatch, InvalidInput
 from feed.model import Entry
 from feed.settings import Settings
-from web import admin_audit, admin_entries, admin_feeds, admin_review, admin_users
+from web import (
+    admin_audit,
+    admin_entries,
+    admin_feeds,
+    admin_presence,
+    admin_review,
+    admin_users,
+)
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
 from web.state import state
@@ -212,6 +219,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/feeds/{feed}/entries.json", guard(entries_json), methods=["GET"]),
         *admin_entries.routes(guard),
         *admin_review.routes(guard),
+        *admin_presence.routes(guard),
         *admin_feeds.routes(guard),
         *admin_users.routes(guard),
         *admin_audit.routes(guard),

@@ -60,7 +60,7 @@ from typing import Any
 
 from feed.cursor import Cursor, StreamId, position_lost, resume_decision
 from feed.errors import Overloaded, StoreUnavailable
-from feed.presence import Presence
+from feed.readers import ReaderCounts
 from feed.stores import Stores
 from feed.wire import (
     CLOSE_RESTART,
@@ -86,7 +86,7 @@ from web.channel import (
 from web.live_ws import PING_FRAME, LiveWebSocket
 
 READERS_EVERY = 5.0
-"""Seconds between two reports of this process's reader counts (``feed.presence``)."""
+"""Seconds between two reports of this process's reader counts (``feed.readers``)."""
 LINGER = 30.0
 """Seconds a channel with no subscriber keeps reading (its ring stays warm)."""
 READY_TIMEOUT = 5.0
@@ -118,7 +118,7 @@ class Hub:
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
-        self.presence = Presence(store.redis)
+        self.reader_counts = ReaderCounts(store.redis)
         self.process_id = secrets.token_hex(6)
         """This process's field in each feed's reader counts."""
 
@@ -288,7 +288,7 @@ class Hub:
             for feed in feeds:
                 count = self.local_readers(feed)
                 try:
-                    total = await self.presence.report(
+                    total = await self.reader_counts.report(
                         feed, self.process_id, count, int(time.time() * 1000), ttl_ms
                     )
                 except StoreUnavailable:
@@ -303,7 +303,7 @@ class Hub:
 
     async def readers(self, feed: str) -> int:
         """Readers of ``feed`` now, over every web process (as last reported)."""
-        return await self.presence.total(feed, int(time.time() * 1000))
+        return await self.reader_counts.total(feed, int(time.time() * 1000))
 
     # -- heartbeats and drain ---------------------------------------------------------------
     async def _heartbeat(self) -> None:

@@ -13,7 +13,7 @@ import httpx
 
 from feed import keys
 from feed.accounts import Accounts
-from feed.presence import encode_report, live_total
+from feed.readers import encode_report, live_total
 from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds, start_web
 from tests.web.admin_util import add_user, signed_in
