@@ -181,6 +181,8 @@ def script_messages(lang: i18n.Language) -> dict[str, str]:
         "signed_out": t.gettext("signed out"),
         "retry_post": t.gettext("Retry post"),
         "copied": t.gettext("Copied"),
+        "readers_one": t.gettext("1 reader now"),
+        "readers_many": t.gettext("%(n)s readers now"),
     }
 
 
