@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from feed import i18n
-from feed.i18n import N_, language
+from feed.i18n import N_
 from feed.model import to_rfc3339
 
 WEB = Path(__file__).resolve().parent
@@ -51,24 +52,44 @@ def page_headers(request: Request) -> dict[str, str]:
     }
 
 
-def local_time(ms: int | None, tz: str = "UTC", fmt: str = "%d %b %H:%M") -> str:
-    if ms is None:
-        return ""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(tz))
+def _strftime(dt: datetime, fmt: str, lang: i18n.Language | None) -> str:
+    """strftime, with ``%b`` (the month) in the editor's language (CLDR)."""
+    if lang is not None and "%b" in fmt:
+        fmt = fmt.replace("%b", lang.month(dt).replace("%", "%%"))
     return dt.strftime(fmt)
 
 
-def when(ms: int | None, tz: str = "UTC", lang: str = "en") -> str:
-    """The time as the reader page shows it (the feed's zone and language:
-    ``10:11 AM`` in English, ``10:11`` in Ukrainian), after the day unless
-    it is today."""
+def local_time(
+    ms: int | None,
+    tz: str = "UTC",
+    fmt: str = "%d %b %H:%M",
+    lang: i18n.Language | None = None,
+) -> str:
+    if ms is None:
+        return ""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(tz))
+    return _strftime(dt, fmt, lang)
+
+
+def when(
+    ms: int | None,
+    tz: str = "UTC",
+    lang: i18n.Language | None = None,
+    clock: str | None = None,
+) -> str:
+    """The time as the reader page shows it: the clock of the feed's
+    language ``clock`` (``10:11 AM`` in English, ``10:11`` in Ukrainian),
+    after the day (its month in the editor's language ``lang``) unless it
+    is today."""
     if ms is None:
         return ""
     zone = ZoneInfo(tz)
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
-    speech = language(lang)
-    clock = speech.time(dt)
-    return clock if dt.date() == datetime.now(tz=zone).date() else f"{speech.day(dt)}, {clock}"
+    reader = i18n.language(clock) if clock else (lang or i18n.language("en"))
+    shown = reader.time(dt)
+    if dt.date() == datetime.now(tz=zone).date():
+        return shown
+    return f"{_strftime(dt, '%d %b', lang)} {shown}"
 
 
 def input_time(ms: int | None, tz: str) -> str:
@@ -126,6 +147,8 @@ FLASH_HEADS = (
     N_("Retracted"),
     N_("Pinned"),
     N_("Unpinned"),
+    N_("Edit"),
+    N_("Settings"),
 )
 FLASH_WHOLE = (
     N_("Nothing changed."),
@@ -134,6 +157,14 @@ FLASH_WHOLE = (
     N_("Translation linked."),
     N_("Translation unlinked."),
     N_("Language set."),
+    # page titles
+    N_("Feeds"),
+    N_("Audit log"),
+    N_("Not allowed"),
+    N_("Sign in"),
+    N_("Changed by someone else"),
+    N_("Retract?"),
+    N_("Users"),
 )
 
 
@@ -161,6 +192,8 @@ def script_messages(lang: i18n.Language) -> dict[str, str]:
         "signed_out": t.gettext("signed out"),
         "retry_post": t.gettext("Retry post"),
         "copied": t.gettext("Copied"),
+        "readers_one": t.gettext("1 reader now"),
+        "readers_many": t.gettext("%(n)s readers now"),
     }
 
 
@@ -193,9 +226,9 @@ class UI:
             env.globals["languages"] = list(i18n.choices())
             env.globals["ui_lang"] = lang.tag
             env.globals["ui_messages"] = orjson.dumps(script_messages(lang)).decode()
-            env.filters["local"] = local_time
+            env.filters["local"] = functools.partial(local_time, lang=lang)
             env.filters["input_time"] = input_time
-            env.filters["when"] = when
+            env.filters["when"] = functools.partial(when, lang=lang)
             env.filters["rfc3339"] = to_rfc3339
             self._envs[lang.tag] = env
         return env
@@ -213,6 +246,7 @@ class UI:
         context.setdefault("feed", None)
         context.setdefault("title", "")
         lang = ui_language(request)
+        context["title"] = translate_flash(lang, str(context["title"]))
         if context["flash"] is not None:
             kind, text = context["flash"]
             context["flash"] = (kind, translate_flash(lang, text))
