@@ -71,22 +71,16 @@ def local_time(
     return _strftime(dt, fmt, lang)
 
 
-def when(
-    ms: int | None,
-    tz: str = "UTC",
-    lang: i18n.Language | None = None,
-    clock: str | None = None,
-) -> str:
-    """The time as the reader page shows it: the clock of the feed's
-    language ``clock`` (``10:11 AM`` in English, ``10:11`` in Ukrainian),
-    after the day (its month in the editor's language ``lang``) unless it
-    is today."""
+def when(ms: int | None, tz: str = "UTC", lang: i18n.Language | None = None) -> str:
+    """The time as the reader page shows it: the short clock of the language
+    (``10:11 AM`` in English, ``10:11`` in Ukrainian; the admin passes the
+    editor's), after the day unless it is today."""
     if ms is None:
         return ""
     zone = ZoneInfo(tz)
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
-    reader = i18n.language(clock) if clock else (lang or i18n.language("en"))
-    shown = reader.time(dt)
+    speech = lang or i18n.language("en")
+    shown = speech.time(dt)
     if dt.date() == datetime.now(tz=zone).date():
         return shown
     return f"{_strftime(dt, '%d %b', lang)} {shown}"
