@@ -3,7 +3,10 @@
 Each renderer takes the feed's metadata, its latest public entries and the
 base URL readers use, and returns the document's bytes. Retracted entries are
 never in the input (only public entries are); an edit marked as an update
-shows as the entry's ``updated`` / ``atom:updated`` / ``date_modified``.
+shows as the entry's ``updated`` / ``atom:updated`` / ``date_modified``. A
+public correction is a closing "Correction: ..." paragraph of the content
+(escaped text); a key event is a category (Atom, RSS) or tag (JSON Feed); the
+JSON Feed ``_newsfeed`` extension carries both as fields.
 
 Safety: XML is built with ``xml.etree.ElementTree`` (every text node and
 attribute escaped by the serialiser, never by string concatenation), after
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -124,8 +128,35 @@ Bodies = Mapping[str, str]
 """Entry id -> sanitised body, computed once for all formats."""
 
 
+def correction_html(entry: Entry) -> str:
+    """The public correction as a paragraph of escaped text ('' when none)."""
+    if not entry.correction_note:
+        return ""
+    return (
+        '<p class="correction"><strong>Correction:</strong> '
+        f"{html.escape(entry.correction_note, quote=False)}</p>"
+    )
+
+
 def sanitised(entries: Sequence[Entry]) -> dict[str, str]:
-    return {e.id: sanitize_body(e.body) if e.body else "" for e in entries}
+    """Each entry's content: its sanitised body, then its public correction."""
+    return {
+        e.id: (sanitize_body(e.body) if e.body else "") + correction_html(e) for e in entries
+    }
+
+
+KEY_EVENT_TERM = "key-event"
+KEY_EVENT_LABEL = "Key event"
+
+
+def extension(entry: Entry) -> dict[str, object]:
+    """The JSON Feed ``_newsfeed`` extension: key event and correction fields."""
+    return {
+        "key_event": entry.key_event,
+        "key_label": entry.key_label,
+        "corrected_at": None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
+        "correction_note": entry.correction_note,
+    }
 
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
@@ -149,6 +180,8 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
         _sub(el, f"{q}published", to_rfc3339(e.published_at))
         _sub(el, f"{q}updated", to_rfc3339(modified_at(e)))
         _sub(el, f"{q}link", rel="alternate", type="text/html", href=info.entry_link(e))
+        if e.key_event:
+            _sub(el, f"{q}category", term=KEY_EVENT_TERM, label=e.key_label or KEY_EVENT_LABEL)
         if bodies[e.id]:
             _sub(el, f"{q}content", bodies[e.id], type="html")
     return _xml(root)
@@ -184,6 +217,8 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
         _sub(item, "pubDate", _rfc822(e.published_at))
         # RSS 2.0 has no modification date; the Atom namespace's carries it.
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
+        if e.key_event:
+            _sub(item, "category", e.key_label or KEY_EVENT_LABEL, domain=KEY_EVENT_TERM)
         if bodies[e.id]:
             _sub(item, "description", bodies[e.id])
     return _xml(root)
@@ -207,6 +242,8 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
                     "content_html": bodies[e.id],
                     "date_published": to_rfc3339(e.published_at),
                     "date_modified": to_rfc3339(modified_at(e)),
+                    **({"tags": [KEY_EVENT_LABEL]} if e.key_event else {}),
+                    "_newsfeed": extension(e),
                 }
                 for e in items
             ],

@@ -125,6 +125,11 @@ def timeline(feed: str) -> str:
     return _f(feed, "timeline")
 
 
+def key_timeline(feed: str) -> str:
+    """Sorted set (all scores 0): the timeline members of the public key events."""
+    return _f(feed, "keyline")
+
+
 def live(feed: str) -> str:
     """Stream: the public live stream; its ids are readers' cursors."""
     return _f(feed, "live")

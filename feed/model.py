@@ -37,6 +37,10 @@ ENTRY_FIELDS = (
     "updated_at",
     "status",
     "pinned",
+    "key_event",
+    "key_label",
+    "corrected_at",
+    "correction_note",
 )
 
 
@@ -99,6 +103,14 @@ class Entry:
     updated_at: int | None
     status: Status
     pinned: bool
+    key_event: bool = False
+    """Marked by an editor as one of the feed's key events."""
+    key_label: str | None = None
+    """The short label of a key event in the "Key events" list (else the headline)."""
+    corrected_at: int | None = None
+    """Epoch ms of the latest edit marked as a public correction."""
+    correction_note: str | None = None
+    """The note readers see with that correction ("An earlier version misstated ...")."""
 
     @property
     def visible(self) -> bool:
@@ -116,6 +128,10 @@ class Entry:
             "updated_at": None if self.updated_at is None else to_rfc3339(self.updated_at),
             "status": self.status,
             "pinned": self.pinned,
+            "key_event": self.key_event,
+            "key_label": self.key_label,
+            "corrected_at": None if self.corrected_at is None else to_rfc3339(self.corrected_at),
+            "correction_note": self.correction_note,
         }
 
     def dumps(self) -> bytes:
@@ -124,6 +140,7 @@ class Entry:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Entry:
         updated = data.get("updated_at")
+        corrected = data.get("corrected_at")
         return cls(
             id=data["id"],
             feed=data["feed"],
@@ -135,6 +152,10 @@ class Entry:
             updated_at=None if updated is None else parse_rfc3339(updated),
             status=data["status"],
             pinned=bool(data.get("pinned", False)),
+            key_event=bool(data.get("key_event", False)),
+            key_label=data.get("key_label"),
+            corrected_at=None if corrected is None else parse_rfc3339(corrected),
+            correction_note=data.get("correction_note"),
         )
 
     @classmethod
@@ -216,6 +237,8 @@ class LiveOp:
     """The new timeline member ('' when the entry leaves the timeline)."""
     old_member: str
     """The member to remove first ('' when there is none)."""
+    key_event: bool = False
+    """Whether the new member also belongs in the key-events timeline."""
 
 
 def tombstone(entry: Entry) -> bytes:
@@ -244,7 +267,15 @@ def project(public: Mapping[str, Entry | None], events: Iterable[Event]) -> list
         if new.visible:
             kind: LiveType = "publish" if old is None else "update"
             ops.append(
-                LiveOp(kind, new.id, new.version, new.dumps(), new.timeline_member(), old_member)
+                LiveOp(
+                    kind,
+                    new.id,
+                    new.version,
+                    new.dumps(),
+                    new.timeline_member(),
+                    old_member,
+                    new.key_event,
+                )
             )
             seen[new.id] = new
         elif old is not None:

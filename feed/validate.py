@@ -45,9 +45,25 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-CREATE_FIELDS = frozenset({"headline", "body", "url", "published_at", "publish_at", "pinned"})
+KEY_LABEL_MAX = 80
+CORRECTION_MAX = 500
+
+CREATE_FIELDS = frozenset(
+    {"headline", "body", "url", "published_at", "publish_at", "pinned", "key_event", "key_label"}
+)
 EDIT_FIELDS = frozenset(
-    {"headline", "body", "url", "published_at", "publish_at", "pinned", "mark_updated"}
+    {
+        "headline",
+        "body",
+        "url",
+        "published_at",
+        "publish_at",
+        "pinned",
+        "mark_updated",
+        "key_event",
+        "key_label",
+        "correction",
+    }
 )
 
 
@@ -80,6 +96,31 @@ def _headline(value: Any) -> str:
     if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
         raise InvalidInput("headline contains control characters", field="headline")
     return text
+
+
+def _plain(value: Any, field: str, limit: int) -> str:
+    """One line of plain text (whitespace collapsed, no control characters)."""
+    text = " ".join(_text(value, field, "a string").split())
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
+
+
+def _key_label(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _plain(value, "key_label", KEY_LABEL_MAX) or None
+
+
+def _correction(value: Any) -> str:
+    note = _plain(value, "correction", CORRECTION_MAX)
+    if not note:
+        raise InvalidInput(
+            "correction is the note readers see and cannot be blank", field="correction"
+        )
+    return note
 
 
 def _body(value: Any) -> str:
@@ -178,6 +219,12 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         at = _publish_at(data["publish_at"], now)
         if at > now:
             status, published = "scheduled", at
+    key_event = _bool(data.get("key_event", False), "key_event")
+    key_label = _key_label(data.get("key_label"))
+    if key_label is not None and not key_event:
+        raise InvalidInput(
+            "key_label is the label of a key event: set key_event", field="key_label"
+        )
     entry = Entry(
         id=entry_id,
         feed=feed,
@@ -189,6 +236,8 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         updated_at=None,
         status=status,
         pinned=_bool(data.get("pinned", False), "pinned"),
+        key_event=key_event,
+        key_label=key_label,
     )
     given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
     return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
@@ -205,8 +254,12 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
     """Validate an edit (PATCH) into the event that moves to the next version.
 
     Only the given fields change. ``mark_updated: true`` sets ``updated_at``
-    (the "Updated" mark readers see) on a published entry; without it a
-    correction stays silent. ``publish_at`` moves a scheduled entry (null or
+    (the "Updated" mark readers see) on a published entry; without it a fix
+    stays silent. ``correction: "<note>"`` marks the edit a public
+    correction: ``corrected_at`` and ``updated_at`` become now and readers see
+    the note; it must change the content (headline, text, link or time).
+    ``key_event`` marks or unmarks a key event (unmarking drops its
+    ``key_label``). ``publish_at`` moves a scheduled entry (null or
     a past time publishes it now); ``published_at`` re-dates a published
     one. An edit that changes nothing is rejected.
     """
@@ -240,11 +293,37 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"] = at
         else:
             changes["published_at"], changes["status"] = now, "published"
+    if "key_event" in data:
+        changes["key_event"] = _bool(data["key_event"], "key_event")
+        if not changes["key_event"]:
+            changes["key_label"] = None
+    if "key_label" in data:
+        label = _key_label(data["key_label"])
+        if label is not None and not changes.get("key_event", current.key_event):
+            raise InvalidInput(
+                "key_label is the label of a key event: set key_event", field="key_label"
+            )
+        if changes.get("key_event", current.key_event):
+            changes["key_label"] = label
     mark = _bool(data.get("mark_updated", False), "mark_updated")
     if mark and current.status == "published":
         changes["updated_at"] = now
+    if data.get("correction") is not None:
+        note = _correction(data["correction"])
+        if current.status != "published":
+            raise InvalidInput(
+                "only a published entry can be corrected in public; edit it silently",
+                field="correction",
+            )
+        changes["corrected_at"] = changes["updated_at"] = now
+        changes["correction_note"] = note
     entry = dataclasses.replace(current, version=current.version + 1, **changes)
     diff = changed_fields(current, entry)
+    content = {"headline", "body", "url", "published_at"}
+    if "correction_note" in changes and not content & set(diff):
+        raise InvalidInput(
+            "a correction changes the headline, text, link or time", field="correction"
+        )
     if not diff:
         field = next(iter(sorted(data)), "body")
         raise InvalidInput("the edit changes nothing", field=field)

@@ -32,7 +32,7 @@ from web.admin_render import UI, flash, page_headers, parse_input_time
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIST_LIMIT = 50
-COMPOSE_FIELDS = ("headline", "body", "url", "publish_at", "pinned")
+COMPOSE_FIELDS = ("headline", "body", "url", "publish_at", "pinned", "key_event", "key_label")
 
 
 def form_text(form: FormData, name: str, limit: int = 25_000) -> str:
@@ -47,6 +47,11 @@ def compose_data(form: FormData, tz: str) -> dict[str, Any]:
         "body": form_text(form, "body"),
         "pinned": form.get("pinned") == "1",
     }
+    if form.get("key_event") == "1":
+        data["key_event"] = True
+        label = form_text(form, "key_label", 200).strip()
+        if label:
+            data["key_label"] = label
     url = form_text(form, "url").strip()
     if url:
         data["url"] = url

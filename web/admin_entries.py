@@ -49,6 +49,9 @@ def submitted(form: FormData) -> dict[str, Any]:
         "pinned": form.get("pinned") == "1",
         "publish_at": _text(form, "publish_at").strip(),
         "mark_updated": form.get("mark_updated") == "1",
+        "key_event": form.get("key_event") == "1",
+        "key_label": _text(form, "key_label", 200).strip(),
+        "correction": _text(form, "correction", 2_000).strip(),
     }
 
 
@@ -60,6 +63,9 @@ def values_of(entry: Entry, tz: str) -> dict[str, Any]:
         "pinned": entry.pinned,
         "publish_at": input_time(entry.published_at, tz) if entry.status == "scheduled" else "",
         "mark_updated": False,
+        "key_event": entry.key_event,
+        "key_label": entry.key_label or "",
+        "correction": "",
     }
 
 
@@ -84,8 +90,15 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
                 ) from None
         else:
             data["publish_at"] = None
+    if yours.get("key_event", base.key_event) != base.key_event:
+        data["key_event"] = yours["key_event"]
+    label = " ".join(str(yours.get("key_label") or "").split()) or None
+    if yours.get("key_event", base.key_event) and label != base.key_label:
+        data["key_label"] = label
     if yours["mark_updated"]:
         data["mark_updated"] = True
+    if yours.get("correction"):
+        data["correction"] = yours["correction"]
     return data
 
 
@@ -210,7 +223,8 @@ async def conflict(
     if base is None:
         base = current
         lost = True
-    changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
+    unmarked = dict(yours, mark_updated=False, correction="")
+    changed = list(changes(unmarked, base, ctx.feed.timezone))
     since = [e for e in events if e.entry.version > base_version]
     return ctx.ui.page(
         request,

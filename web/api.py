@@ -24,6 +24,7 @@ from feed.errors import (
 )
 from feed.model import Entry, to_rfc3339
 from feed.stores import Stores
+from feed.trail import trail
 from web import metrics
 from web.state import state
 
@@ -180,7 +181,12 @@ async def list_entries(request: Request) -> Response:
     before = request.query_params.get("before") or None
     if before is not None and not re.fullmatch(r"[01]:\d{13}:[0-9a-z]{1,40}", before):
         raise InvalidInput("before must be the 'next' value of a previous page", field="before")
-    page = await store.public.read_timeline(feed, limit=int(raw_limit), before=before)
+    raw_key = request.query_params.get("key_events", "")
+    if raw_key not in ("", "true", "false", "1", "0"):
+        raise InvalidInput("key_events must be true or false", field="key_events")
+    page = await store.public.read_timeline(
+        feed, limit=int(raw_limit), before=before, key_events=raw_key in ("true", "1")
+    )
     return public_response(
         request,
         {
@@ -204,12 +210,14 @@ async def entry_history(request: Request) -> Response:
     store = state(request).store
     await _public_or_gone(store, feed, entry_id)
     events = await store.editorial.history(feed, entry_id)
+    marks = {step.version: step.mark for step in trail(events)}
     versions = [
         {
             "version": e.entry.version,
             "kind": e.kind,
             "at": to_rfc3339(e.at),
             "changes": list(e.changes),
+            "mark": marks.get(e.entry.version),
             "entry": e.entry.to_json(),
         }
         for e in events

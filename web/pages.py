@@ -20,15 +20,18 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.errors import NotFound
-from feed.model import Entry, now_ms
+from feed.model import Entry, now_ms, to_rfc3339
 from feed.registry import FeedMeta
 from feed.stores import Stores
+from feed.trail import trail
 from web import render
 from web.security import secure
 from web.state import state
 from web.static_files import Assets
 
 PAGE_SIZE = 20
+KEY_EVENTS_SHOWN = 20
+"""How many key events the list above the column shows (the newest)."""
 BEFORE_RE = re.compile(r"[01]:\d{13}:[0-9a-z]{1,40}")
 PAGE_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
@@ -58,6 +61,8 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.globals["static"] = self.assets.url
+        self.env.filters["rfc3339"] = to_rfc3339
+        self.env.filters["localtime"] = render.full_time
 
     def html(
         self,
@@ -97,6 +102,7 @@ class Pages:
                 request, 400, "Bad request", "before must be the 'next' value of a page."
             )
         page = await store.public.read_timeline(feed, limit=limit, before=before)
+        keyed = await store.public.read_timeline(feed, limit=KEY_EVENTS_SHOWN, key_events=True)
         now = now_ms()
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
@@ -104,6 +110,7 @@ class Pages:
             "feed": meta,
             "feed_url": feed_path(feed),
             "items": [render.item(e, zone, now) for e in page.entries],
+            "key_items": render.key_events(keyed.entries, zone),
             "cursor": str(page.cursor),
             "next": page.next,
             "before": before,
@@ -141,13 +148,18 @@ class Pages:
             entry = await store.public.public_entry(feed, entry_id)
         except NotFound:
             return await self._missing_entry(request, store, feed, entry_id)
+        events = await store.editorial.history(feed, entry_id)
         now = now_ms()
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
+        steps = trail(events)
         return self.html(
             request,
             "entry.html",
             {
+                "trail": [
+                    (step, render.item(step.entry, zone, now)) for step in reversed(steps)
+                ],
                 "feed": meta,
                 "feed_url": feed_path(feed),
                 "item": render.item(entry, zone, now),

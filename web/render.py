@@ -40,6 +40,12 @@ def day(dt: datetime) -> str:
     return f"{MONTHS[dt.month - 1]} {dt.day}"
 
 
+def full_time(ms: int, timezone: str) -> str:
+    """``Nov 26, 2026, 5:44 PM EET``: a moment in full, in the feed's zone."""
+    dt = local(ms, ZoneInfo(timezone))
+    return f"{day(dt)}, {dt.year}, {clock(dt)} {dt.tzname()}"
+
+
 def zone_label(zone: ZoneInfo, now_ms: int) -> str:
     return local(now_ms, zone).tzname() or str(zone)
 
@@ -80,6 +86,17 @@ class Item:
     """The full date, time and zone, for a tooltip."""
     updated_iso: str | None
     updated: str | None
+    key_event: bool = False
+    key_label: str | None = None
+    corrected_iso: str | None = None
+    corrected: str | None = None
+    correction_note: str | None = None
+    """Plain text: the page escapes it."""
+
+    @property
+    def shows_updated(self) -> bool:
+        """The "Updated" mark, unless the latest mark is the correction itself."""
+        return self.updated is not None and self.updated_iso != self.corrected_iso
 
 
 def item(entry: Entry, zone: ZoneInfo, now_ms: int) -> Item:
@@ -104,7 +121,45 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int) -> Item:
         title=f"{day(published)}, {published.year}, {clock(published)} {published.tzname()}",
         updated_iso=None if entry.updated_at is None else to_rfc3339(entry.updated_at),
         updated=None if updated is None else clock(updated),
+        key_event=entry.key_event,
+        key_label=entry.key_label,
+        corrected_iso=None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
+        corrected=None if entry.corrected_at is None else clock(local(entry.corrected_at, zone)),
+        correction_note=entry.correction_note,
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One line of the "Key events" list above the column."""
+
+    id: str
+    version: int
+    key: str
+    label: str
+    permalink: str
+    published_iso: str
+    time: str
+
+
+def key_events(entries: list[Entry], zone: ZoneInfo) -> list[KeyEvent]:
+    """The key events, newest first (the list is chronological, pins aside)."""
+    out = []
+    for entry in sorted(entries, key=lambda e: (e.published_at, e.id), reverse=True):
+        if not entry.key_event or not entry.visible:
+            continue
+        out.append(
+            KeyEvent(
+                id=entry.id,
+                version=entry.version,
+                key=f"{entry.published_at:013d}:{entry.id}",
+                label=entry.key_label or entry.headline,
+                permalink=permalink(entry.feed, entry.id),
+                published_iso=to_rfc3339(entry.published_at),
+                time=clock(local(entry.published_at, zone)),
+            )
+        )
+    return out
 
 
 def script_json(data: Any) -> str:
@@ -137,6 +192,14 @@ def live_blog(
                 "url": base + permalink(feed, entry.id),
             }
         )
+        if entry.correction_note and entry.corrected_at is not None:
+            updates[-1]["correction"] = {
+                "@type": "CorrectionComment",
+                "text": entry.correction_note,
+                "datePublished": to_rfc3339(entry.corrected_at),
+            }
+        if entry.key_event:
+            updates[-1]["keywords"] = "key event"
     times = [e.published_at for e in entries]
     modified_all = [e.updated_at or e.published_at for e in entries]
     doc = {

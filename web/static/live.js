@@ -25,6 +25,7 @@
   var DROP = { SCRIPT: 1, STYLE: 1, TEMPLATE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, SVG: 1,
     MATH: 1, NOSCRIPT: 1, TEXTAREA: 1, TITLE: 1, XMP: 1 };
   var MAX_DELAY = 15000;
+  var KEYS_SHOWN = 20;
 
   // -- time in the feed's zone ------------------------------------------------
   var formats = {};
@@ -101,6 +102,8 @@
     this.list = root.querySelector(".nf-list");
     this.button = root.querySelector(".nf-new");
     this.status = root.querySelector(".nf-status");
+    this.keyNav = root.querySelector(".nf-keys");
+    this.keyList = this.keyNav ? this.keyNav.querySelector(".nf-keys-list") : null;
     this.scroller = root.hasAttribute("data-nf-scroll") ? this.list : null;
     this.pending = [];
     this.versions = {};
@@ -112,6 +115,10 @@
       self.versions[a.getAttribute("data-id")] = +a.getAttribute("data-version");
     });
     this.button.addEventListener("click", function () { self.reveal(true); });
+    this.keyItems().forEach(function (li) {
+      var a = li.querySelector("a");
+      if (a) self.wireKey(a);
+    });
     var more = root.querySelector(".nf-more");
     if (more) this.wireMore(more);
     var onScroll = function () { if (self.pending.length && self.atTop()) self.reveal(false); };
@@ -151,6 +158,7 @@
     meta.appendChild(time);
     if (dayOf(p) + p.year !== dayOf(now) + now.year) meta.appendChild(el("span", "nf-date", dayOf(p)));
     if (e.pinned) meta.appendChild(el("span", "nf-pin", "Pinned"));
+    if (e.key_event) meta.appendChild(el("span", "nf-key", "Key event"));
     var main = el("div", "nf-main");
     var h = el("h3", "nf-headline");
     h.id = "h-" + e.id;
@@ -159,7 +167,7 @@
     if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
     h.appendChild(a);
     main.appendChild(h);
-    if (e.updated_at) {
+    if (e.updated_at && e.updated_at !== e.corrected_at) {
       var up = el("p", "nf-updated", "(Updated: ");
       var ut = el("time", null, clock(parts(Date.parse(e.updated_at), this.tz)));
       ut.setAttribute("datetime", e.updated_at);
@@ -172,9 +180,109 @@
       body.appendChild(cleanBody(e.body, this.embed));
       main.appendChild(body);
     }
+    if (e.correction_note && e.corrected_at) {
+      var cor = el("p", "nf-correction");
+      cor.appendChild(el("strong", null, "Correction"));
+      cor.appendChild(document.createTextNode(" ("));
+      var ct = el("time", null, clock(parts(Date.parse(e.corrected_at), this.tz)));
+      ct.setAttribute("datetime", e.corrected_at);
+      cor.appendChild(ct);
+      cor.appendChild(document.createTextNode("): "));
+      cor.appendChild(el("span", "nf-correction-note", e.correction_note));
+      cor.appendChild(document.createTextNode(" "));
+      var tl = el("a", "nf-trail-link", "What changed");
+      tl.href = permalink + "#trail";
+      if (this.embed) { tl.target = "_blank"; tl.rel = "noopener"; }
+      cor.appendChild(tl);
+      main.appendChild(cor);
+    }
     art.appendChild(meta);
     art.appendChild(main);
     return art;
+  };
+
+  // -- "Key events": the list above the column, newest first ------------------
+  Column.prototype.permalinkOf = function (e) {
+    return this.origin + "/feeds/" + encodeURIComponent(e.feed || this.feed) + "/entries/" +
+      encodeURIComponent(e.id);
+  };
+
+  Column.prototype.keyItems = function () {
+    return this.keyList ? Array.prototype.slice.call(this.keyList.children) : [];
+  };
+
+  // Add, move, relabel or drop the entry's line; e is a whole entry (or a tombstone).
+  Column.prototype.keyEvent = function (e) {
+    if (!this.keyList) return;
+    var old = null, items = this.keyItems();
+    for (var i = 0; i < items.length; i++) if (items[i].getAttribute("data-id") === e.id) old = items[i];
+    if (old) old.remove();
+    if (e.key_event && e.status !== "retracted" && typeof e.published_at === "string") {
+      var ms = Date.parse(e.published_at);
+      var li = el("li", "nf-key-item");
+      li.setAttribute("data-id", e.id);
+      li.setAttribute("data-version", String(e.version));
+      li.setAttribute("data-key", pad13(ms) + ":" + e.id);
+      var a = el("a");
+      a.href = this.permalinkOf(e);
+      a.setAttribute("data-target", "e-" + e.id);
+      if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
+      var t = el("time", null, clock(parts(ms, this.tz)));
+      t.setAttribute("datetime", e.published_at);
+      a.appendChild(t);
+      a.appendChild(document.createTextNode(" "));
+      a.appendChild(el("span", "nf-key-label", e.key_label || e.headline));
+      li.appendChild(a);
+      this.wireKey(a);
+      var key = li.getAttribute("data-key"), placed = false;
+      items = this.keyItems();
+      for (var j = 0; j < items.length && !placed; j++) {
+        if (items[j].getAttribute("data-key") < key) { this.keyList.insertBefore(li, items[j]); placed = true; }
+      }
+      if (!placed) this.keyList.appendChild(li);
+      items = this.keyItems();
+      while (items.length > KEYS_SHOWN) items.pop().remove();
+    }
+    this.keyNav.hidden = this.keyItems().length === 0;
+  };
+
+  // A key event whose update is in the column scrolls to it; else the permalink opens.
+  Column.prototype.wireKey = function (a) {
+    var self = this;
+    a.addEventListener("click", function (ev) {
+      if (self.embed || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+      var id = (a.getAttribute("data-target") || "").slice(2);
+      var node = id && self.find(id);
+      if (!node) return;
+      ev.preventDefault();
+      node.scrollIntoView({ block: "start" });
+      node.focus({ preventScroll: true });
+    });
+  };
+
+  // After a snapshot the list is read again: older key events are not in it.
+  Column.prototype.loadKeys = function () {
+    if (!this.keyList) return;
+    var self = this, gen = (this.keyGen = (this.keyGen || 0) + 1);
+    var url = this.origin + "/api/v1/feeds/" + encodeURIComponent(this.feed) +
+      "/entries?key_events=true&limit=" + KEYS_SHOWN;
+    fetch(url, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (page) {
+      if (gen !== self.keyGen) return;
+      var fresh = {};
+      (page.entries || []).forEach(function (e) { fresh[e.id] = e; });
+      self.keyItems().forEach(function (li) {
+        var id = li.getAttribute("data-id");
+        if (!fresh[id] && !(self.versions[id] > +li.getAttribute("data-version"))) li.remove();
+      });
+      (page.entries || []).forEach(function (e) {
+        if (self.versions[e.id] > e.version) return; // a live message was newer
+        self.keyEvent(e);
+      });
+      self.keyNav.hidden = self.keyItems().length === 0;
+    }).catch(function () { /* the next snapshot tries again */ });
   };
 
   // Insert in timeline order (pinned first, newest first); false when the
@@ -205,6 +313,7 @@
     if (!e || typeof e.id !== "string" || this.seen(e)) return;
     this.pending = this.pending.filter(function (p) { return p.id !== e.id; });
     var old = this.find(e.id);
+    this.keyEvent(type === "retract" ? { id: e.id, status: "retracted" } : e);
     if (type === "retract" || e.status === "retracted") {
       if (old) old.remove();
     } else if (old) {
@@ -346,6 +455,7 @@
     if (!msg || typeof msg.type !== "string") return;
     if (msg.type === "snapshot") {
       this.replaceAll(msg.entries || []);
+      this.loadKeys();
       var list = msg.entries || [];
       this.setNext(list.length >= this.limit ? keyOf(list[list.length - 1]) : null);
     } else if (msg.type === "publish" || msg.type === "update" || msg.type === "retract") {
@@ -402,6 +512,10 @@
     head.appendChild(title);
     head.appendChild(build("span", "nf-status", { role: "status" }));
     var zone = el("p", "nf-zone");
+    var keys = build("nav", "nf-keys", { "aria-label": "Key events" });
+    keys.hidden = true;
+    keys.appendChild(el("h3", "nf-keys-title", "Key events"));
+    keys.appendChild(el("ol", "nf-keys-list"));
     var wrap = el("div", "nf-new-wrap");
     var button = build("button", "nf-new", { type: "button" });
     button.hidden = true;
@@ -417,7 +531,7 @@
     source.textContent = "Open the full feed";
     var empty = el("p", "nf-empty", "No updates yet. New ones appear here as they are posted.");
     empty.hidden = true;
-    [head, zone, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
+    [head, zone, keys, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
     shadow.appendChild(css);
     shadow.appendChild(root);
 
@@ -440,6 +554,7 @@
         source.textContent = (meta.title || "News Feed") + " · live page ↗";
         var col = new Column(root, { origin: ORIGIN, embed: true });
         col.replaceAll(page.entries || []);
+        col.loadKeys();
         col.setNext(page.next);
         col.start();
       }).catch(function (err) {
