@@ -18,7 +18,7 @@ from feed.cursor import format_stream_id
 from feed.documents import Document, FeedInfo, Format, render_all
 from feed.public import PublicView
 from feed.redis_io import Commands, as_str, translated
-from feed.registry import FeedRegistry
+from feed.registry import FeedMeta, FeedRegistry
 
 
 class DocumentCache:
@@ -51,6 +51,11 @@ class DocumentCache:
             return bool(await self._put(keys=[keys.documents(feed)], args=args))
 
 
+def rendition(meta: FeedMeta) -> str:
+    """What of the feed's settings a rendering depends on (stored as its ``title``)."""
+    return f"{meta.language}\n{meta.title}"
+
+
 async def regenerate(
     registry: FeedRegistry,
     public: PublicView,
@@ -67,10 +72,10 @@ async def regenerate(
     meta = await registry.get_feed(feed)
     page = await public.read_timeline(feed, limit=limit)
     pos = page.cursor.position
-    info = FeedInfo(meta.slug, meta.title, base_url.rstrip("/"), meta.created_at)
+    info = FeedInfo(meta.slug, meta.title, base_url.rstrip("/"), meta.created_at, meta.language)
     modified = pos[0] if pos[0] else meta.created_at
     # Rendering takes milliseconds of CPU: off the event loop, so the
     # process's other duties (the live stream above all) are not held up.
     docs = await asyncio.to_thread(render_all, info, page.entries, modified)
-    await cache.put(feed, format_stream_id(pos), meta.title, docs)
+    await cache.put(feed, format_stream_id(pos), rendition(meta), docs)
     return format_stream_id(pos), docs

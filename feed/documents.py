@@ -30,6 +30,7 @@ from typing import Literal
 
 import orjson
 
+from feed.i18n import language
 from feed.model import Entry, to_rfc3339
 from feed.validate import sanitize_body
 
@@ -59,6 +60,18 @@ class FeedInfo:
     """Where readers reach the web app, without a trailing slash."""
     created_at: int
     """Epoch ms: the feed's ``updated`` when it has no entries yet."""
+    language: str = "en"
+    """BCP 47: Atom ``xml:lang``, RSS ``language``, JSON Feed ``language``."""
+
+    def description(self) -> str:
+        return (
+            language(self.language)
+            .gettext("Live updates from {title}")
+            .replace("{title}", self.title)
+        )
+
+    def key_event_label(self) -> str:
+        return language(self.language).gettext("Key event")
 
     @property
     def page_url(self) -> str:
@@ -128,25 +141,25 @@ Bodies = Mapping[str, str]
 """Entry id -> sanitised body, computed once for all formats."""
 
 
-def correction_html(entry: Entry) -> str:
+def correction_html(entry: Entry, lang: str = "en") -> str:
     """The public correction as a paragraph of escaped text ('' when none)."""
     if not entry.correction_note:
         return ""
+    label = html.escape(language(lang).gettext("Correction"), quote=False)
     return (
-        '<p class="correction"><strong>Correction:</strong> '
+        f'<p class="correction"><strong>{label}:</strong> '
         f"{html.escape(entry.correction_note, quote=False)}</p>"
     )
 
 
-def sanitised(entries: Sequence[Entry]) -> dict[str, str]:
+def sanitised(entries: Sequence[Entry], lang: str = "en") -> dict[str, str]:
     """Each entry's content: its sanitised body, then its public correction."""
     return {
-        e.id: (sanitize_body(e.body) if e.body else "") + correction_html(e) for e in entries
+        e.id: (sanitize_body(e.body) if e.body else "") + correction_html(e, lang) for e in entries
     }
 
 
 KEY_EVENT_TERM = "key-event"
-KEY_EVENT_LABEL = "Key event"
 
 
 def extension(entry: Entry) -> dict[str, object]:
@@ -161,10 +174,10 @@ def extension(entry: Entry) -> dict[str, object]:
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language) if bodies is None else bodies
     ET.register_namespace("", ATOM_NS)
     q = f"{{{ATOM_NS}}}"
-    root = ET.Element(f"{q}feed")
+    root = ET.Element(f"{q}feed", {"{http://www.w3.org/XML/1998/namespace}lang": info.language})
     _sub(root, f"{q}id", info.page_url)
     _sub(root, f"{q}title", info.title)
     _sub(root, f"{q}updated", to_rfc3339(feed_updated(info, items)))
@@ -181,7 +194,8 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
         _sub(el, f"{q}updated", to_rfc3339(modified_at(e)))
         _sub(el, f"{q}link", rel="alternate", type="text/html", href=info.entry_link(e))
         if e.key_event:
-            _sub(el, f"{q}category", term=KEY_EVENT_TERM, label=e.key_label or KEY_EVENT_LABEL)
+            label = e.key_label or info.key_event_label()
+            _sub(el, f"{q}category", term=KEY_EVENT_TERM, label=label)
         if bodies[e.id]:
             _sub(el, f"{q}content", bodies[e.id], type="html")
     return _xml(root)
@@ -193,13 +207,14 @@ def _rfc822(ms: int) -> str:
 
 def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language) if bodies is None else bodies
     ET.register_namespace("atom", ATOM_NS)
     root = ET.Element("rss", {"version": "2.0"})
     channel = _sub(root, "channel")
     _sub(channel, "title", info.title)
     _sub(channel, "link", info.page_url)
-    _sub(channel, "description", f"Live updates from {info.title}")
+    _sub(channel, "description", info.description())
+    _sub(channel, "language", info.language)
     _sub(channel, "lastBuildDate", _rfc822(feed_updated(info, items)))
     _sub(channel, "generator", GENERATOR)
     _sub(
@@ -218,7 +233,7 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
         # RSS 2.0 has no modification date; the Atom namespace's carries it.
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
         if e.key_event:
-            _sub(item, "category", e.key_label or KEY_EVENT_LABEL, domain=KEY_EVENT_TERM)
+            _sub(item, "category", e.key_label or info.key_event_label(), domain=KEY_EVENT_TERM)
         if bodies[e.id]:
             _sub(item, "description", bodies[e.id])
     return _xml(root)
@@ -226,14 +241,15 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
 
 def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language) if bodies is None else bodies
     return orjson.dumps(
         {
             "version": JSONFEED_VERSION,
             "title": info.title,
             "home_page_url": info.page_url,
             "feed_url": info.document_url("json"),
-            "description": f"Live updates from {info.title}",
+            "description": info.description(),
+            "language": info.language,
             "items": [
                 {
                     "id": info.permalink(e),
@@ -242,7 +258,7 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
                     "content_html": bodies[e.id],
                     "date_published": to_rfc3339(e.published_at),
                     "date_modified": to_rfc3339(modified_at(e)),
-                    **({"tags": [KEY_EVENT_LABEL]} if e.key_event else {}),
+                    **({"tags": [info.key_event_label()]} if e.key_event else {}),
                     "_newsfeed": extension(e),
                 }
                 for e in items
@@ -257,7 +273,7 @@ RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json}
 def render_all(info: FeedInfo, entries: Sequence[Entry], modified: int) -> list[Document]:
     """Every format of the feed's document; ``modified`` is the Last-Modified (ms)."""
     items = ordered(entries)
-    bodies = sanitised(items)
+    bodies = sanitised(items, info.language)
     out = []
     for fmt in FORMATS:
         body = RENDERERS[fmt](info, items, bodies)

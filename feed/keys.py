@@ -56,7 +56,7 @@ def _f(feed: str, name: str) -> str:
 
 
 def meta(feed: str) -> str:
-    """Hash: title, timezone, created_at."""
+    """Hash: title, timezone, language, created_at."""
     return _f(feed, "meta")
 
 

@@ -1,4 +1,4 @@
-"""The feed registry: which feeds exist, their title and time zone."""
+"""The feed registry: which feeds exist, their title, time zone and language."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
+from feed.i18n import DEFAULT as DEFAULT_LANGUAGE
+from feed.i18n import check_language
 from feed.model import now_ms
 from feed.redis_io import Commands, as_str, translated
 
@@ -24,9 +26,16 @@ class FeedMeta:
     title: str
     timezone: str
     created_at: int
+    language: str = DEFAULT_LANGUAGE
+    """BCP 47: what the reader pages, embed and feed documents speak."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"slug": self.slug, "title": self.title, "timezone": self.timezone}
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "timezone": self.timezone,
+            "language": self.language,
+        }
 
 
 def check_slug(slug: str) -> str:
@@ -53,9 +62,12 @@ class FeedRegistry:
         # adapters treat replies as the RESP2 bytes they are.
         self.redis: Commands = redis
 
-    async def create_feed(self, slug: str, title: str, timezone: str = "UTC") -> FeedMeta:
+    async def create_feed(
+        self, slug: str, title: str, timezone: str = "UTC", language: str = DEFAULT_LANGUAGE
+    ) -> FeedMeta:
         check_slug(slug)
         check_timezone(timezone)
+        language = check_language(language)
         title = " ".join(str(title).split())[:200] or slug
         created = now_ms()
         async with translated():
@@ -64,18 +76,32 @@ class FeedRegistry:
                 raise Conflict(f"feed {slug!r} already exists")
             await self.redis.hset(
                 keys.meta(slug),
-                mapping={"title": title, "timezone": timezone, "created_at": created},
+                mapping={
+                    "title": title,
+                    "timezone": timezone,
+                    "language": language,
+                    "created_at": created,
+                },
             )
             await self.redis.set(keys.epoch(slug), secrets.token_hex(4), nx=True)
-        return FeedMeta(slug, title, timezone, created)
+        return FeedMeta(slug, title, timezone, created, language)
 
-    async def update_feed(self, slug: str, *, title: str | None, timezone: str | None) -> FeedMeta:
+    async def update_feed(
+        self,
+        slug: str,
+        *,
+        title: str | None,
+        timezone: str | None,
+        language: str | None = None,
+    ) -> FeedMeta:
         await self.get_feed(slug)
         fields: dict[str, str] = {}
         if title is not None:
             fields["title"] = " ".join(title.split())[:200] or slug
         if timezone is not None:
             fields["timezone"] = check_timezone(timezone)
+        if language is not None:
+            fields["language"] = check_language(language)
         if fields:
             async with translated():
                 await self.redis.hset(keys.meta(slug), mapping=fields)
@@ -93,6 +119,7 @@ class FeedRegistry:
             as_str(raw.get(b"title")),
             as_str(raw.get(b"timezone")) or "UTC",
             int(raw.get(b"created_at") or 0),
+            as_str(raw.get(b"language")) or DEFAULT_LANGUAGE,
         )
 
     async def list_feeds(self) -> list[str]:

@@ -3,7 +3,8 @@
     newsfeed run [--host H] [--port P] [--data-dir D]   web + worker (+ embedded Redis)
     newsfeed web [--host H] [--port P]                 one web process
     newsfeed worker                                    one worker process
-    newsfeed feed create SLUG [--title T] [--timezone Z]
+    newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
+    newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed list
     newsfeed user add NAME [--role admin|editor] [--feed F ...]
     newsfeed token create --feed F [--name N]          prints the token alone
@@ -93,8 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slug")
     p.add_argument("--title")
     p.add_argument("--timezone", default="UTC", help="IANA time zone for pages (default UTC)")
+    p.add_argument("--language", default="en", help="BCP 47 language of the pages (default en)")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_create)
+    p = feed.add_parser("set", help="change a feed's title, time zone or language")
+    p.add_argument("slug")
+    p.add_argument("--title")
+    p.add_argument("--timezone", help="IANA time zone for pages")
+    p.add_argument("--language", help="BCP 47 language of the pages (en, uk, ...)")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_set)
     p = feed.add_parser("list", help="list feeds")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_list)
@@ -147,8 +156,21 @@ async def _translating(coro: Coroutine[Any, Any, int]) -> int:
 
 def cmd_feed_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
-        meta = await store.registry.create_feed(args.slug, args.title or args.slug, args.timezone)
+        meta = await store.registry.create_feed(
+            args.slug, args.title or args.slug, args.timezone, args.language
+        )
         print(meta.slug)
+        return 0
+
+    return _admin(settings, act)
+
+
+def cmd_feed_set(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        meta = await store.registry.update_feed(
+            args.slug, title=args.title, timezone=args.timezone, language=args.language
+        )
+        print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)
@@ -158,7 +180,7 @@ def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         for slug in await store.registry.list_feeds():
             meta = await store.registry.get_feed(slug)
-            print(f"{slug}\t{meta.timezone}\t{meta.title}")
+            print(f"{slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)

@@ -42,7 +42,10 @@ async def create_feed(request: Request, ctx: Ctx) -> Response:
         check_slug(slug)
         tz = check_timezone(form_field(form, "timezone") or "UTC")
         meta = await ctx.store.registry.create_feed(
-            slug, form_field(form, "title", 200) or slug, tz
+            slug,
+            form_field(form, "title", 200) or slug,
+            tz,
+            form_field(form, "language", 35) or "en",
         )
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
@@ -89,15 +92,21 @@ async def save_settings(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
     form = await request.form()
     title, tz = form_field(form, "title", 200), form_field(form, "timezone", 64)
+    lang = form_field(form, "language", 35)
     try:
         meta = await ctx.store.registry.update_feed(
-            ctx.feed.slug, title=title or None, timezone=tz or None
+            ctx.feed.slug, title=title or None, timezone=tz or None, language=lang or None
         )
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
     else:
         await ctx.admin.record(
-            ctx.user.actor, "feed.update", feed=meta.slug, title=meta.title, timezone=meta.timezone
+            ctx.user.actor,
+            "feed.update",
+            feed=meta.slug,
+            title=meta.title,
+            timezone=meta.timezone,
+            language=meta.language,
         )
         flash(request, "Feed settings saved.")
     return RedirectResponse(f"/admin/feeds/{ctx.feed.slug}/settings", 303)

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from feed import i18n
 from feed.model import to_rfc3339
 
 WEB = Path(__file__).resolve().parent
@@ -120,6 +121,7 @@ class UI:
         )
         self.assets = Assets()
         self.env.globals["asset"] = self.assets.url
+        self.env.globals["languages"] = list(i18n.choices())
         self.env.filters["local"] = local_time
         self.env.filters["input_time"] = input_time
         self.env.filters["when"] = when

@@ -9,6 +9,7 @@ slow-consumer policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time

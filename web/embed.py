@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from feed.errors import InvalidInput, NotFound, NotSupported
+from feed.i18n import language
 from feed.model import now_ms
 from feed.registry import check_slug
 from web import render
@@ -44,10 +45,10 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
-def iframe_html(base: str, feed: str, title: str, width: int, height: int) -> str:
+def iframe_html(base: str, feed: str, title: str, width: int, height: int, lang: str = "en") -> str:
     src = html.escape(f"{base}/embed/{quote(feed, safe='')}", quote=True)
     script = html.escape(f"{base}/embed.js", quote=True)
-    label = html.escape(f"{title} — News Feed", quote=True)
+    label = html.escape(f"{title} — {language(lang).gettext('News Feed')}", quote=True)
     return (
         f'<iframe src="{src}" width="{width}" height="{height}" title="{label}" '
         f'loading="lazy" style="border:0;width:100%;max-width:{width}px" '
@@ -71,9 +72,11 @@ class Embed:
         got = await self.pages.column(request, feed, limit=limit, before=None)
         if isinstance(got, Response):
             return got
-        _, context = got
+        meta, context = got
         context["theme"] = theme if theme in ("light", "dark") else None
-        return self.pages.html(request, "embed.html", context, frameable=True)
+        return self.pages.html(
+            request, "embed.html", context, frameable=True, lang=language(meta.language)
+        )
 
     async def oembed(self, request: Request) -> Response:
         url = request.query_params.get("url")
@@ -99,7 +102,7 @@ class Embed:
             "cache_age": 3600,
             "width": width,
             "height": height,
-            "html": iframe_html(base, feed, meta.title, width, height),
+            "html": iframe_html(base, feed, meta.title, width, height, meta.language),
         }
         return public_response(request, body)
 
@@ -125,7 +128,9 @@ class Embed:
         base = site_base(request)
         data = meta.to_json()
         data["url"] = f"{base}/feeds/{quote(meta.slug, safe='')}"
-        data["zone"] = render.zone_label(ZoneInfo(meta.timezone), now_ms())
+        lang = language(meta.language)
+        data["zone"] = render.zone_label(ZoneInfo(meta.timezone), now_ms(), lang)
+        data["messages"] = render.script_messages(lang)
         return public_response(request, data)
 
 

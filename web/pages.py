@@ -9,6 +9,7 @@ falls between the page load and the subscription.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.errors import NotFound
+from feed.i18n import N_, Language, language
 from feed.model import Entry, now_ms, to_rfc3339
 from feed.registry import FeedMeta
 from feed.stores import Stores
@@ -49,20 +51,31 @@ def feed_path(feed: str) -> str:
 
 
 class Pages:
-    """The Jinja2 environment and the static assets, made once per app."""
+    """The Jinja2 environments (one per language) and the static assets, made once per app."""
 
     def __init__(self, assets: Assets | None = None) -> None:
         self.assets = assets or Assets()
-        self.env = jinja2.Environment(
-            loader=jinja2.PackageLoader("web", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.globals["static"] = self.assets.url
-        self.env.filters["rfc3339"] = to_rfc3339
-        self.env.filters["localtime"] = render.full_time
+        self._envs: dict[str, jinja2.Environment] = {}
+
+    def env(self, lang: Language) -> jinja2.Environment:
+        """The environment whose ``_``/``gettext``/``ngettext`` speak ``lang``."""
+        env = self._envs.get(lang.tag)
+        if env is None:
+            env = jinja2.Environment(
+                loader=jinja2.PackageLoader("web", "templates"),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(lang.translations, newstyle=True)  # type: ignore[attr-defined]
+            env.globals["static"] = self.assets.url
+            env.globals["lang"] = lang.tag
+            env.filters["rfc3339"] = to_rfc3339
+            env.filters["localtime"] = functools.partial(render.full_time, lang=lang)
+            self._envs[lang.tag] = env
+        return env
 
     def html(
         self,
@@ -73,18 +86,29 @@ class Pages:
         status: int = 200,
         cache: str = PAGE_CACHE,
         frameable: bool = False,
+        lang: Language | None = None,
     ) -> Response:
-        body = self.env.get_template(template).render(**context)
+        body = self.env(lang or language(None)).get_template(template).render(**context)
         response = HTMLResponse(body, status_code=status, headers={"Cache-Control": cache})
         return secure(request, response, frameable=frameable)
 
-    def error(self, request: Request, status: int, title: str, detail: str) -> Response:
+    def error(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        detail: str,
+        lang: Language | None = None,
+    ) -> Response:
+        """An error page; ``title`` and ``detail`` are English msgids, translated here."""
+        lang = lang or language(None)
         return self.html(
             request,
             "error.html",
-            {"status": status, "title": title, "detail": detail},
+            {"status": status, "title": lang.gettext(title), "detail": detail},
             status=status,
             cache="no-store",
+            lang=lang,
         )
 
     # -- shared by the reader page and the iframe embed -----------------------
@@ -96,10 +120,15 @@ class Pages:
         try:
             meta = await store.registry.get_feed(feed)
         except NotFound:
-            return self.error(request, 404, "Feed not found", f"There is no feed {feed!r}.")
+            return self.error(request, 404, N_("Feed not found"), f"There is no feed {feed!r}.")
+        lang = language(meta.language)
         if before is not None and not BEFORE_RE.fullmatch(before):
             return self.error(
-                request, 400, "Bad request", "before must be the 'next' value of a page."
+                request,
+                400,
+                N_("Bad request"),
+                lang.gettext("This is not a page of the feed."),
+                lang,
             )
         page = await store.public.read_timeline(feed, limit=limit, before=before)
         keyed = await store.public.read_timeline(feed, limit=KEY_EVENTS_SHOWN, key_events=True)
@@ -109,17 +138,23 @@ class Pages:
         context: dict[str, Any] = {
             "feed": meta,
             "feed_url": feed_path(feed),
-            "items": [render.item(e, zone, now) for e in page.entries],
-            "key_items": render.key_events(keyed.entries, zone),
+            "items": [render.item(e, zone, now, lang) for e in page.entries],
+            "key_items": render.key_events(keyed.entries, zone, lang),
             "cursor": str(page.cursor),
             "next": page.next,
             "before": before,
-            "zone_label": render.zone_label(zone, now),
+            "zone_label": render.zone_label(zone, now, lang),
             "base": base,
             "limit": limit,
+            "messages": render.script_json(render.script_messages(lang)),
             "jsonld": render.script_json(
                 render.live_blog(
-                    base=base, feed=feed, title=meta.title, entries=page.entries, now_ms=now
+                    base=base,
+                    feed=feed,
+                    title=meta.title,
+                    entries=page.entries,
+                    now_ms=now,
+                    language=lang.tag,
                 )
             ),
         }
@@ -135,7 +170,7 @@ class Pages:
         _, context = got
         context["live"] = before is None
         context["embed"] = False
-        return self.html(request, "reader.html", context)
+        return self.html(request, "reader.html", context, lang=language(got[0].language))
 
     async def permalink(self, request: Request) -> Response:
         feed, entry_id = request.path_params["feed"], request.path_params["id"]
@@ -143,50 +178,65 @@ class Pages:
         try:
             meta = await store.registry.get_feed(feed)
         except NotFound:
-            return self.error(request, 404, "Feed not found", f"There is no feed {feed!r}.")
+            return self.error(request, 404, N_("Feed not found"), f"There is no feed {feed!r}.")
         try:
             entry = await store.public.public_entry(feed, entry_id)
         except NotFound:
-            return await self._missing_entry(request, store, feed, entry_id)
-        events = await store.editorial.history(feed, entry_id)
+            return await self._missing_entry(
+                request, store, feed, entry_id, language(meta.language)
+            )
         now = now_ms()
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
+        lang = language(meta.language)
+        events = await store.editorial.history(feed, entry_id)
         steps = trail(events)
         return self.html(
             request,
             "entry.html",
             {
-                "trail": [
-                    (step, render.item(step.entry, zone, now)) for step in reversed(steps)
-                ],
+                "trail": list(reversed(steps)),
                 "feed": meta,
                 "feed_url": feed_path(feed),
-                "item": render.item(entry, zone, now),
-                "zone_label": render.zone_label(zone, now),
+                "item": render.item(entry, zone, now, lang),
+                "zone_label": render.zone_label(zone, now, lang),
                 "jsonld": render.script_json(blog_posting(base, meta, entry)),
                 "base": base,
             },
+            lang=lang,
         )
 
     async def _missing_entry(
-        self, request: Request, store: Stores, feed: str, entry_id: str
+        self, request: Request, store: Stores, feed: str, entry_id: str, lang: Language
     ) -> Response:
         try:
             current = await store.editorial.get_entry(feed, entry_id)
         except NotFound:
             current = None
         if current is not None and current.status == "retracted":
-            return self.error(request, 410, "Update retracted", "This update was retracted.")
-        return self.error(request, 404, "Update not found", "There is no such update.")
+            return self.error(
+                request,
+                410,
+                N_("Update retracted"),
+                lang.gettext("This update was retracted."),
+                lang,
+            )
+        return self.error(
+            request, 404, N_("Update not found"), lang.gettext("There is no such update."), lang
+        )
 
     async def not_found(self, request: Request) -> Response:
-        return self.error(request, 404, "Not found", "There is nothing at this address.")
+        return self.error(request, 404, N_("Not found"), "There is nothing at this address.")
 
 
 def blog_posting(base: str, meta: FeedMeta, entry: Entry) -> dict[str, Any]:
     doc = render.live_blog(
-        base=base, feed=meta.slug, title=meta.title, entries=[entry], now_ms=entry.published_at
+        base=base,
+        feed=meta.slug,
+        title=meta.title,
+        entries=[entry],
+        now_ms=entry.published_at,
+        language=language(meta.language).tag,
     )
     posting: dict[str, Any] = doc["liveBlogUpdate"][0]
     posting["@context"] = "https://schema.org"

@@ -1,10 +1,12 @@
 """What the reader pages show, computed without I/O.
 
-Times are shown in the feed's IANA time zone as a news site would ("5:44 PM");
-the zone is named once in the column's header ("Times in EET"), and an item
-repeats it only when its own abbreviation differs from the header's (across a
+Times are shown in the feed's IANA time zone and language as a news site
+would, in CLDR's formats through Babel (``feed.i18n``): "5:44 PM" in English,
+"17:44" in Ukrainian. The zone is named once in the column's header ("Times
+in Eastern European Summer Time"), and an item repeats it, as a GMT offset
+("GMT+02:00"), only when its own offset differs from the header's (across a
 daylight-saving change). Items from another day than today (in the feed's
-zone) also show their date ("Nov 26").
+zone) also show their date ("Nov 26", "26 лист.").
 
 JSON-LD is serialised with ``<``, ``>`` and ``&`` escaped as ``\\u003c`` ...
 so nothing an editor wrote can close the ``<script type="application/ld+json">``
@@ -21,33 +23,34 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from feed.i18n import Language, language
 from feed.model import Entry, to_rfc3339
 
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+ENGLISH = language("en")
 
 
 def local(ms: int, zone: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
 
 
-def clock(dt: datetime) -> str:
-    """``5:44 PM``: the 12-hour clock news sites use."""
-    hour = dt.hour % 12 or 12
-    return f"{hour}:{dt.minute:02d} {'AM' if dt.hour < 12 else 'PM'}"
+def clock(dt: datetime, lang: Language = ENGLISH) -> str:
+    """The language's short clock: ``5:44 PM`` (en), ``17:44`` (uk)."""
+    return lang.time(dt)
 
 
-def day(dt: datetime) -> str:
-    return f"{MONTHS[dt.month - 1]} {dt.day}"
+def day(dt: datetime, lang: Language = ENGLISH) -> str:
+    return lang.day(dt)
 
 
-def full_time(ms: int, timezone: str) -> str:
-    """``Nov 26, 2026, 5:44 PM EET``: a moment in full, in the feed's zone."""
+def full_time(ms: int, timezone: str, lang: Language = ENGLISH) -> str:
+    """A moment in full, in the feed's zone and language: ``Nov 26, 2026, 5:44 PM GMT+2``."""
     dt = local(ms, ZoneInfo(timezone))
-    return f"{day(dt)}, {dt.year}, {clock(dt)} {dt.tzname()}"
+    return f"{lang.full_day(dt)}, {clock(dt, lang)} {lang.zone_mark(dt)}"
 
 
-def zone_label(zone: ZoneInfo, now_ms: int) -> str:
-    return local(now_ms, zone).tzname() or str(zone)
+def zone_label(zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) -> str:
+    """The header's zone: its long name now, in the language."""
+    return lang.zone_name(local(now_ms, zone))
 
 
 def is_web_url(url: str | None) -> bool:
@@ -99,10 +102,10 @@ class Item:
         return self.updated is not None and self.updated_iso != self.corrected_iso
 
 
-def item(entry: Entry, zone: ZoneInfo, now_ms: int) -> Item:
+def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) -> Item:
     published = local(entry.published_at, zone)
     today = local(now_ms, zone)
-    header_zone = today.tzname()
+    mark = lang.zone_mark(published)
     updated = None if entry.updated_at is None else local(entry.updated_at, zone)
     link = permalink(entry.feed, entry.id)
     return Item(
@@ -115,16 +118,18 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int) -> Item:
         permalink=link,
         pinned=entry.pinned,
         published_iso=to_rfc3339(entry.published_at),
-        time=clock(published),
-        date=None if published.date() == today.date() else day(published),
-        zone=None if published.tzname() == header_zone else published.tzname(),
-        title=f"{day(published)}, {published.year}, {clock(published)} {published.tzname()}",
+        time=clock(published, lang),
+        date=None if published.date() == today.date() else day(published, lang),
+        zone=None if published.utcoffset() == today.utcoffset() else mark,
+        title=f"{lang.full_day(published)}, {clock(published, lang)} {mark}",
         updated_iso=None if entry.updated_at is None else to_rfc3339(entry.updated_at),
-        updated=None if updated is None else clock(updated),
+        updated=None if updated is None else clock(updated, lang),
         key_event=entry.key_event,
         key_label=entry.key_label,
         corrected_iso=None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
-        corrected=None if entry.corrected_at is None else clock(local(entry.corrected_at, zone)),
+        corrected=None
+        if entry.corrected_at is None
+        else clock(local(entry.corrected_at, zone), lang),
         correction_note=entry.correction_note,
     )
 
@@ -142,7 +147,7 @@ class KeyEvent:
     time: str
 
 
-def key_events(entries: list[Entry], zone: ZoneInfo) -> list[KeyEvent]:
+def key_events(entries: list[Entry], zone: ZoneInfo, lang: Language = ENGLISH) -> list[KeyEvent]:
     """The key events, newest first (the list is chronological, pins aside)."""
     out = []
     for entry in sorted(entries, key=lambda e: (e.published_at, e.id), reverse=True):
@@ -156,7 +161,7 @@ def key_events(entries: list[Entry], zone: ZoneInfo) -> list[KeyEvent]:
                 label=entry.key_label or entry.headline,
                 permalink=permalink(entry.feed, entry.id),
                 published_iso=to_rfc3339(entry.published_at),
-                time=clock(local(entry.published_at, zone)),
+                time=clock(local(entry.published_at, zone), lang),
             )
         )
     return out
@@ -175,11 +180,17 @@ def script_json(data: Any) -> str:
 
 
 def live_blog(
-    *, base: str, feed: str, title: str, entries: list[Entry], now_ms: int
+    *,
+    base: str,
+    feed: str,
+    title: str,
+    entries: list[Entry],
+    now_ms: int,
+    language: str = "en",
 ) -> dict[str, Any]:
     """schema.org ``LiveBlogPosting`` for a feed page, each update a ``BlogPosting``."""
     page_url = f"{base}/feeds/{quote(feed, safe='')}"
-    updates = []
+    updates: list[dict[str, Any]] = []
     for entry in entries:
         modified = entry.updated_at if entry.updated_at is not None else entry.published_at
         updates.append(
@@ -190,6 +201,7 @@ def live_blog(
                 "datePublished": to_rfc3339(entry.published_at),
                 "dateModified": to_rfc3339(modified),
                 "url": base + permalink(feed, entry.id),
+                "inLanguage": language,
             }
         )
         if entry.correction_note and entry.corrected_at is not None:
@@ -208,8 +220,42 @@ def live_blog(
         "@id": page_url,
         "url": page_url,
         "headline": title,
+        "inLanguage": language,
         "coverageStartTime": to_rfc3339(min(times)) if times else None,
         "dateModified": to_rfc3339(max(modified_all) if modified_all else now_ms),
         "liveBlogUpdate": updates,
     }
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def script_messages(lang: Language) -> dict[str, Any]:
+    """Every string ``live.js`` shows, in the feed's language.
+
+    The reader page and the iframe carry it in ``data-nf-messages``; the
+    script embed gets it from ``GET /api/v1/feeds/{feed}``. ``new_updates``
+    maps each CLDR plural category to its form (``Intl.PluralRules`` picks
+    one in the browser); ``{n}``, ``{time}``, ``{zone}`` and ``{title}`` are
+    filled in by the script.
+    """
+    return {
+        "lang": lang.tag,
+        "live": lang.gettext("Live"),
+        "live_slow": lang.gettext("Live (slow connection)"),
+        "connecting": lang.gettext("Connecting…"),
+        "reconnecting": lang.gettext("Reconnecting…"),
+        "updated": lang.gettext("Updated: {time}"),
+        "more": lang.gettext("More news"),
+        "pinned": lang.gettext("Pinned"),
+        "key_events": lang.gettext("Key events"),
+        "key_event": lang.gettext("Key event"),
+        "correction": lang.gettext("Correction"),
+        "what_changed": lang.gettext("What changed"),
+        "news_feed": lang.gettext("News Feed"),
+        "empty": lang.gettext("No updates yet. New ones appear here as they are posted."),
+        "open_feed": lang.gettext("Open the full feed"),
+        "live_page": lang.gettext("{title} · live page ↗"),
+        "times_in": lang.gettext("Times in {zone}"),
+        "no_feed": lang.gettext("This feed does not exist."),
+        "loading": lang.gettext("Loading…"),
+        "new_updates": lang.plural_forms("{n} new update", "{n} new updates"),
+    }

@@ -19,7 +19,7 @@ import logging
 import time
 
 from feed.cursor import format_stream_id
-from feed.docstore import DocumentCache, regenerate
+from feed.docstore import DocumentCache, regenerate, rendition
 from feed.stores import Stores
 from workers import metrics
 from workers.signals import Dirty
@@ -55,9 +55,9 @@ class DocumentRenderer:
             metrics.DOCUMENTS_RENDERED.inc()
 
     async def _stale(self, feed: str) -> bool:
-        """Behind the live stream, or rendered with another feed title."""
+        """Behind the live stream, or rendered with another feed title or language."""
         pos, title = await self.cache.rendered(feed)
         bounds = await self.store.live.bounds(feed)
         if pos != format_stream_id(bounds.last):
             return True
-        return title != (await self.store.registry.get_feed(feed)).title
+        return title != rendition(await self.store.registry.get_feed(feed))

@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from feed.i18n import language
 from feed.model import Entry
 from web import render
 
 KYIV = ZoneInfo("Europe/Kyiv")
+UK = language("uk")
 
 
 def ms(text: str) -> int:
@@ -45,7 +47,7 @@ def test_item_shows_time_in_the_feeds_zone() -> None:
     it = render.item(entry("2026-05-16T14:44:00+00:00"), KYIV, now)
     assert (it.time, it.date, it.zone) == ("5:44 PM", None, None)  # EEST, today
     assert it.href == "/feeds/news/entries/abc"
-    assert it.title == "May 16, 2026, 5:44 PM EEST"
+    assert it.title == "May 16, 2026, 5:44 PM GMT+03:00"
 
 
 def test_item_from_another_day_shows_its_date() -> None:
@@ -58,9 +60,9 @@ def test_item_from_another_day_shows_its_date() -> None:
 
 def test_item_across_a_dst_change_names_its_zone() -> None:
     now = ms("2026-11-02T12:00:00+00:00")  # EET
-    assert render.zone_label(KYIV, now) == "EET"
+    assert render.zone_label(KYIV, now) == "Eastern European Standard Time"
     it = render.item(entry("2026-10-20T09:00:00+00:00"), KYIV, now)  # EEST
-    assert (it.time, it.zone) == ("12:00 PM", "EEST")
+    assert (it.time, it.zone) == ("12:00 PM", "GMT+03:00")
 
 
 def test_updated_mark_and_link() -> None:
@@ -107,4 +109,64 @@ def test_live_blog_posting() -> None:
         "datePublished": "2026-05-16T15:44:00.000Z",
         "dateModified": "2026-05-16T16:00:00.000Z",
         "url": "https://h/feeds/news/entries/two",
+        "inLanguage": "en",
     }
+    assert doc["inLanguage"] == "en"
+    uk = render.live_blog(
+        base="https://h", feed="news", title="N", entries=[e1], now_ms=0, language="uk"
+    )
+    assert uk["inLanguage"] == "uk" and uk["liveBlogUpdate"][0]["inLanguage"] == "uk"
+
+
+def test_ukrainian_clock_dates_and_zone() -> None:
+    now = ms("2026-11-02T16:30:00+00:00")  # EET
+    it = render.item(
+        entry("2026-11-02T15:44:00+00:00", updated_at=ms("2026-11-02T16:10:00+00:00")),
+        KYIV,
+        now,
+        UK,
+    )
+    assert (it.time, it.date, it.zone, it.updated) == ("17:44", None, None, "18:10")
+    assert it.title == "2 лист. 2026 р., 17:44 GMT+02:00"
+    older = render.item(entry("2026-10-30T06:05:00+00:00"), KYIV, now, UK)
+    assert (older.time, older.date) == ("08:05", "30 жовт.")
+    assert render.zone_label(KYIV, now, UK) == "за східноєвропейським стандартним часом"
+
+
+def test_a_dst_change_in_kyiv_in_both_languages() -> None:
+    """29 March 2026: 03:00 EET becomes 04:00 EEST; 01:30 and 00:30 UTC are an hour apart."""
+    after_change = ms("2026-03-29T12:00:00+00:00")
+    before = entry("2026-03-29T00:30:00+00:00")  # 02:30 EET
+    after = entry("2026-03-29T01:30:00+00:00")  # 04:30 EEST
+    en_b, en_a = (render.item(e, KYIV, after_change) for e in (before, after))
+    uk_b, uk_a = (render.item(e, KYIV, after_change, UK) for e in (before, after))
+    assert (en_b.time, en_b.zone, en_a.time, en_a.zone) == ("2:30 AM", "GMT+02:00", "4:30 AM", None)
+    assert (uk_b.time, uk_b.zone, uk_a.time, uk_a.zone) == ("02:30", "GMT+02:00", "04:30", None)
+    assert render.zone_label(KYIV, after_change) == "Eastern European Summer Time"
+    assert render.zone_label(KYIV, after_change, UK) == "за східноєвропейським літнім часом"
+    # the autumn change back: 04:00 EEST becomes 03:00 EET on 25 October 2026
+    autumn = ms("2026-10-25T12:00:00+00:00")
+    last_summer = render.item(entry("2026-10-25T00:30:00+00:00"), KYIV, autumn, UK)
+    first_winter = render.item(entry("2026-10-25T01:30:00+00:00"), KYIV, autumn, UK)
+    assert (last_summer.time, last_summer.zone) == ("03:30", "GMT+03:00")
+    assert (first_winter.time, first_winter.zone) == ("03:30", None)
+
+
+def test_script_messages_are_translated_with_plural_categories() -> None:
+    en, uk = render.script_messages(language("en")), render.script_messages(UK)
+    assert en["new_updates"] == {"one": "{n} new update", "other": "{n} new updates"}
+    assert uk["new_updates"] == {
+        "one": "{n} нове оновлення",
+        "few": "{n} нові оновлення",
+        "many": "{n} нових оновлень",
+    }
+    assert (uk["updated"], uk["more"], uk["reconnecting"]) == (
+        "Оновлено: {time}",
+        "Більше новин",
+        "Відновлення з’єднання…",
+    )
+    assert uk["key_events"] == "Головні події" and uk["lang"] == "uk"
+    assert set(en) == set(uk)
+    for key, value in uk.items():
+        if key not in ("lang", "new_updates"):
+            assert value != en[key], key

@@ -27,25 +27,58 @@
   var MAX_DELAY = 15000;
   var KEYS_SHOWN = 20;
 
-  // -- time in the feed's zone ------------------------------------------------
-  var formats = {};
-  function parts(ms, tz) {
-    var f = formats[tz];
-    if (!f) {
-      try {
-        f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit",
-          hour12: true, year: "numeric", month: "short", day: "numeric", timeZoneName: "short" });
-      } catch (e) {
-        return parts(ms, "UTC");
-      }
-      formats[tz] = f;
-    }
+  // -- the feed's language: its strings (from the server's gettext catalogue)
+  // and CLDR formats (the browser's Intl, with the options that match the
+  // server's Babel patterns: docs/DESIGN.md, "Languages") ---------------------
+  var EN = { lang: "en", live: "Live", live_slow: "Live (slow connection)",
+    connecting: "Connecting…", reconnecting: "Reconnecting…", updated: "Updated: {time}",
+    more: "More news", pinned: "Pinned", key_events: "Key events", news_feed: "News Feed",
+    key_event: "Key event", correction: "Correction", what_changed: "What changed",
+    empty: "No updates yet. New ones appear here as they are posted.",
+    open_feed: "Open the full feed", live_page: "{title} · live page ↗",
+    times_in: "Times in {zone}", no_feed: "This feed does not exist.", loading: "Loading…",
+    new_updates: { one: "{n} new update", other: "{n} new updates" } };
+  function messagesOf(raw) {
+    var m = raw;
+    if (typeof raw === "string") { try { m = JSON.parse(raw); } catch (e) { m = null; } }
     var out = {};
-    f.formatToParts(new Date(ms)).forEach(function (p) { out[p.type] = p.value; });
+    Object.keys(EN).forEach(function (k) { out[k] = m && m[k] != null ? m[k] : EN[k]; });
     return out;
   }
-  function clock(p) { return p.hour + ":" + p.minute + " " + String(p.dayPeriod).toUpperCase(); }
-  function dayOf(p) { return p.month + " " + p.day; }
+  var formats = {};
+  function fmt(lang, tz, kind) {
+    var id = lang + "|" + tz + "|" + kind, f = formats[id];
+    if (!f) {
+      var o = kind === "time" ? { timeStyle: "short" } :
+        kind === "day" ? { month: "short", day: "numeric" } :
+        kind === "full" ? { dateStyle: "medium" } :
+        kind === "zone" ? { timeZoneName: "longOffset" } :
+        { year: "numeric", month: "2-digit", day: "2-digit" };
+      o.timeZone = tz;
+      try { f = new Intl.DateTimeFormat(kind === "key" ? "en-US" : lang, o); } catch (e) {
+        if (lang === "en" && tz === "UTC") throw e;
+        return fmt("en", "UTC", kind); // an unknown zone or tag: never a blank column
+      }
+      formats[id] = f;
+    }
+    return f;
+  }
+  function fmtText(ms, lang, tz, kind) {
+    var f = fmt(lang, tz, kind), d = new Date(ms);
+    if (kind === "zone") {
+      var z = "";
+      f.formatToParts(d).forEach(function (p) { if (p.type === "timeZoneName") z = p.value; });
+      return z;
+    }
+    return f.format(d).replace(/\u202f/g, " ");
+  }
+  function parts(ms, tz, lang) {
+    lang = lang || "en";
+    return { time: fmtText(ms, lang, tz, "time"), day: fmtText(ms, lang, tz, "day"),
+      full: fmtText(ms, lang, tz, "full"), zone: fmtText(ms, lang, tz, "zone"),
+      key: fmtText(ms, lang, tz, "key") };
+  }
+  function fill(text, name, value) { return String(text).split("{" + name + "}").join(value); }
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -97,6 +130,8 @@
     this.embed = !!opts.embed;
     this.feed = root.getAttribute("data-nf-feed");
     this.tz = root.getAttribute("data-nf-tz") || "UTC";
+    this.msg = messagesOf(opts.messages || root.getAttribute("data-nf-messages"));
+    this.lang = root.getAttribute("data-nf-lang") || this.msg.lang || "en";
     this.cursor = root.getAttribute("data-nf-cursor") || "";
     this.limit = parseInt(root.getAttribute("data-nf-limit"), 10) || 20;
     this.list = root.querySelector(".nf-list");
@@ -137,7 +172,7 @@
 
   Column.prototype.render = function (e) {
     var ms = Date.parse(e.published_at);
-    var p = parts(ms, this.tz), now = parts(Date.now(), this.tz);
+    var p = parts(ms, this.tz, this.lang), now = parts(Date.now(), this.tz, this.lang);
     var permalink = this.origin + "/feeds/" + encodeURIComponent(e.feed || this.feed) +
       "/entries/" + encodeURIComponent(e.id);
     var art = el("article", "nf-item" + (e.pinned ? " nf-pinned" : ""));
@@ -148,17 +183,17 @@
     art.setAttribute("aria-labelledby", "h-" + e.id);
     art.tabIndex = -1;
     var meta = el("div", "nf-meta");
-    var time = el("time", "nf-time", clock(p));
+    var time = el("time", "nf-time", p.time);
     time.setAttribute("datetime", e.published_at);
-    time.title = dayOf(p) + ", " + p.year + ", " + clock(p) + " " + p.timeZoneName;
-    if (p.timeZoneName !== now.timeZoneName) {
+    time.title = p.full + ", " + p.time + " " + p.zone;
+    if (p.zone !== now.zone) {
       time.appendChild(document.createTextNode(" "));
-      time.appendChild(el("abbr", "nf-zone-abbr", p.timeZoneName));
+      time.appendChild(el("abbr", "nf-zone-abbr", p.zone));
     }
     meta.appendChild(time);
-    if (dayOf(p) + p.year !== dayOf(now) + now.year) meta.appendChild(el("span", "nf-date", dayOf(p)));
-    if (e.pinned) meta.appendChild(el("span", "nf-pin", "Pinned"));
-    if (e.key_event) meta.appendChild(el("span", "nf-key", "Key event"));
+    if (p.key !== now.key) meta.appendChild(el("span", "nf-date", p.day));
+    if (e.pinned) meta.appendChild(el("span", "nf-pin", this.msg.pinned));
+    if (e.key_event) meta.appendChild(el("span", "nf-key", this.msg.key_event));
     var main = el("div", "nf-main");
     var h = el("h3", "nf-headline");
     h.id = "h-" + e.id;
@@ -168,11 +203,12 @@
     h.appendChild(a);
     main.appendChild(h);
     if (e.updated_at && e.updated_at !== e.corrected_at) {
-      var up = el("p", "nf-updated", "(Updated: ");
-      var ut = el("time", null, clock(parts(Date.parse(e.updated_at), this.tz)));
+      var mark = String(this.msg.updated).split("{time}");
+      var up = el("p", "nf-updated", "(" + mark[0]);
+      var ut = el("time", null, fmtText(Date.parse(e.updated_at), this.lang, this.tz, "time"));
       ut.setAttribute("datetime", e.updated_at);
       up.appendChild(ut);
-      up.appendChild(document.createTextNode(")"));
+      up.appendChild(document.createTextNode(mark.slice(1).join("") + ")"));
       main.appendChild(up);
     }
     if (e.body) {
@@ -182,15 +218,15 @@
     }
     if (e.correction_note && e.corrected_at) {
       var cor = el("p", "nf-correction");
-      cor.appendChild(el("strong", null, "Correction"));
+      cor.appendChild(el("strong", null, this.msg.correction));
       cor.appendChild(document.createTextNode(" ("));
-      var ct = el("time", null, clock(parts(Date.parse(e.corrected_at), this.tz)));
+      var ct = el("time", null, fmtText(Date.parse(e.corrected_at), this.lang, this.tz, "time"));
       ct.setAttribute("datetime", e.corrected_at);
       cor.appendChild(ct);
       cor.appendChild(document.createTextNode("): "));
       cor.appendChild(el("span", "nf-correction-note", e.correction_note));
       cor.appendChild(document.createTextNode(" "));
-      var tl = el("a", "nf-trail-link", "What changed");
+      var tl = el("a", "nf-trail-link", this.msg.what_changed);
       tl.href = permalink + "#trail";
       if (this.embed) { tl.target = "_blank"; tl.rel = "noopener"; }
       cor.appendChild(tl);
@@ -227,7 +263,7 @@
       a.href = this.permalinkOf(e);
       a.setAttribute("data-target", "e-" + e.id);
       if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
-      var t = el("time", null, clock(parts(ms, this.tz)));
+      var t = el("time", null, fmtText(ms, this.lang, this.tz, "time"));
       t.setAttribute("datetime", e.published_at);
       a.appendChild(t);
       a.appendChild(document.createTextNode(" "));
@@ -354,7 +390,7 @@
   Column.prototype.refresh = function () {
     var n = this.pending.length;
     this.button.hidden = n === 0;
-    this.button.textContent = n === 1 ? "1 new update" : n + " new updates";
+    this.button.textContent = fill(this.plural(this.msg.new_updates, n), "n", String(n));
     var empty = this.root.querySelector(".nf-empty");
     if (empty) empty.hidden = this.items().length > 0 || n > 0;
   };
@@ -369,6 +405,12 @@
       self.list.appendChild(self.render(e));
     });
     this.refresh();
+  };
+
+  Column.prototype.plural = function (forms, n) {
+    var cat = "other";
+    try { cat = new Intl.PluralRules(this.lang).select(n); } catch (e) { cat = n === 1 ? "one" : "other"; }
+    return forms[cat] || forms.other || forms.many || EN.new_updates[n === 1 ? "one" : "other"];
   };
 
   // -- "More news": older pages from the public JSON API ------------------------
@@ -404,7 +446,7 @@
     var more = this.root.querySelector(".nf-more");
     if (!next) { if (more) more.remove(); return; }
     if (!more) {
-      more = el("a", "nf-more", "More news");
+      more = el("a", "nf-more", this.msg.more);
       var after = this.root.querySelector(".nf-empty") || this.list;
       after.parentNode.insertBefore(more, after.nextSibling);
       this.wireMore(more);
@@ -418,8 +460,8 @@
   Column.prototype.setState = function (state) {
     this.root.setAttribute("data-nf-state", state);
     this.status.hidden = false;
-    this.status.textContent = state === "live" ? "Live" :
-      state === "connecting" ? "Connecting…" : "Reconnecting…";
+    this.status.textContent = state === "live" ? this.msg.live :
+      state === "connecting" ? this.msg.connecting : this.msg.reconnecting;
   };
 
   Column.prototype.start = function () {
@@ -514,7 +556,8 @@
     var zone = el("p", "nf-zone");
     var keys = build("nav", "nf-keys", { "aria-label": "Key events" });
     keys.hidden = true;
-    keys.appendChild(el("h3", "nf-keys-title", "Key events"));
+    var keysTitle = el("h3", "nf-keys-title", "Key events");
+    keys.appendChild(keysTitle);
     keys.appendChild(el("ol", "nf-keys-list"));
     var wrap = el("div", "nf-new-wrap");
     var button = build("button", "nf-new", { type: "button" });
@@ -547,12 +590,21 @@
         return Promise.all([rs[0].json(), rs[1].json()]);
       }).then(function (got) {
         var meta = got[0], page = got[1];
+        var msg = messagesOf(meta.messages);
         root.setAttribute("data-nf-tz", meta.timezone || "UTC");
+        root.setAttribute("data-nf-lang", meta.language || msg.lang);
+        root.setAttribute("lang", meta.language || msg.lang);
         root.setAttribute("data-nf-cursor", page.cursor || "");
-        zone.textContent = "Times in " +
-          (meta.zone || parts(Date.now(), meta.timezone || "UTC").timeZoneName);
-        source.textContent = (meta.title || "News Feed") + " · live page ↗";
-        var col = new Column(root, { origin: ORIGIN, embed: true });
+        root.setAttribute("aria-label", msg.news_feed);
+        list.setAttribute("aria-label", msg.news_feed);
+        title.lastChild.textContent = msg.news_feed;
+        keysTitle.textContent = msg.key_events;
+        keys.setAttribute("aria-label", msg.key_events);
+        empty.textContent = msg.empty;
+        zone.textContent = fill(msg.times_in, "zone",
+          meta.zone || parts(Date.now(), meta.timezone || "UTC", msg.lang).zone);
+        source.textContent = fill(msg.live_page, "title", meta.title || msg.news_feed);
+        var col = new Column(root, { origin: ORIGIN, embed: true, messages: msg });
         col.replaceAll(page.entries || []);
         col.loadKeys();
         col.setNext(page.next);
