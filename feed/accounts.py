@@ -40,6 +40,14 @@ class User:
     role: Role
     feeds: frozenset[str]
     password_hash: str
+    display_name: str = ""
+    """The name in bylines ("Olena Kovalenko"); the user name when empty."""
+    bio: str = ""
+    """A short public bio (plain text)."""
+
+    @property
+    def byline(self) -> str:
+        return self.display_name or self.name
 
     def can_edit(self, feed: str) -> bool:
         return self.role == "admin" or feed in self.feeds
@@ -55,13 +63,38 @@ class Token:
     feed: str
     name: str
     created_at: int
+    author: str | None = None
+    """The user this token posts as (its byline), checked against the feed's users."""
 
     @property
     def actor(self) -> str:
         return f"token:{self.name}({self.id})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "feed": self.feed, "name": self.name, "created_at": self.created_at}
+        return {
+            "id": self.id,
+            "feed": self.feed,
+            "name": self.name,
+            "created_at": self.created_at,
+            "author": self.author,
+        }
+
+
+DISPLAY_NAME_MAX = 80
+BIO_MAX = 300
+
+
+def profile_text(value: Any, field: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text", field=field)
+    text = " ".join(value.split())
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
 
 
 def hash_password(password: str) -> str:
@@ -101,6 +134,8 @@ class Accounts:
                 "password_hash": user.password_hash,
                 "role": user.role,
                 "feeds": orjson.dumps(sorted(user.feeds)),
+                "display_name": user.display_name,
+                "bio": user.bio,
             },
         )
 
@@ -116,7 +151,33 @@ class Accounts:
             as_str(raw[b"role"]),  # type: ignore[arg-type]
             frozenset(orjson.loads(raw.get(b"feeds") or b"[]")),
             as_str(raw[b"password_hash"]),
+            display_name=as_str(raw.get(b"display_name") or b""),
+            bio=as_str(raw.get(b"bio") or b""),
         )
+
+    async def set_profile(self, name: str, display_name: Any, bio: Any) -> User:
+        """Set the byline name and bio (plain text, one line each, bounded)."""
+        user = dataclasses.replace(
+            await self.get_user(name),
+            display_name=profile_text(display_name, "display_name", DISPLAY_NAME_MAX),
+            bio=profile_text(bio, "bio", BIO_MAX),
+        )
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def colleague(self, feed: str, name: Any) -> User:
+        """The user ``name`` if they work on ``feed`` (granted it, or an admin)."""
+        if not isinstance(name, str) or not USERNAME_RE.match(name):
+            raise InvalidInput("authors must be user names of the feed", field="authors")
+        unknown = InvalidInput(f"no user {name!r} works on feed {feed!r}", field="authors")
+        try:
+            user = await self.get_user(name)
+        except NotFound:
+            raise unknown from None
+        if not user.can_edit(feed):
+            raise unknown
+        return user
 
     async def list_users(self) -> list[User]:
         async with translated():
@@ -159,12 +220,19 @@ class Accounts:
         return user
 
     # -- API tokens -----------------------------------------------------------
-    async def create_token(self, feed: str, name: str) -> tuple[str, Token]:
-        """A new token for one feed: (the secret, shown once; its record)."""
+    async def create_token(
+        self, feed: str, name: str, author: str | None = None
+    ) -> tuple[str, Token]:
+        """A new token for one feed: (the secret, shown once; its record).
+
+        ``author``: the user it posts as, who must work on the feed.
+        """
         name = " ".join(str(name).split())[:100] or "token"
+        if author:
+            author = (await self.colleague(feed, author)).name
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_digest(secret)
-        token = Token(digest[:12], feed, name, now_ms())
+        token = Token(digest[:12], feed, name, now_ms(), author or None)
         async with translated():
             await self.redis.hset(
                 keys.token(digest),
@@ -173,6 +241,7 @@ class Accounts:
                     "feed": feed,
                     "name": name,
                     "created_at": token.created_at,
+                    "author": token.author or "",
                 },
             )
             await self.redis.sadd(keys.tokens(feed), digest)
@@ -186,7 +255,11 @@ class Accounts:
         if not raw:
             return None
         return Token(
-            as_str(raw[b"id"]), as_str(raw[b"feed"]), as_str(raw[b"name"]), int(raw[b"created_at"])
+            as_str(raw[b"id"]),
+            as_str(raw[b"feed"]),
+            as_str(raw[b"name"]),
+            int(raw[b"created_at"]),
+            as_str(raw.get(b"author") or b"") or None,
         )
 
     async def list_tokens(self, feed: str) -> list[Token]:
@@ -198,7 +271,11 @@ class Accounts:
                 if raw:
                     out.append(
                         Token(
-                            as_str(raw[b"id"]), feed, as_str(raw[b"name"]), int(raw[b"created_at"])
+                            as_str(raw[b"id"]),
+                            feed,
+                            as_str(raw[b"name"]),
+                            int(raw[b"created_at"]),
+                            as_str(raw.get(b"author") or b"") or None,
                         )
                     )
         return out

@@ -45,6 +45,7 @@ DOCUMENT_ENTRIES = 50
 """How many of the latest public entries a document carries."""
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsfeed"
 # Characters XML 1.0 forbids anywhere (C0 controls but tab/LF/CR, surrogates,
@@ -191,6 +192,8 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
         _sub(el, f"{q}id", info.permalink(e))
         _sub(el, f"{q}title", e.headline, type="text")
         _sub(el, f"{q}published", to_rfc3339(e.published_at))
+        for a in e.authors:
+            _sub(_sub(el, f"{q}author"), f"{q}name", a.name)
         _sub(el, f"{q}updated", to_rfc3339(modified_at(e)))
         _sub(el, f"{q}link", rel="alternate", type="text/html", href=info.entry_link(e))
         if e.key_event:
@@ -209,6 +212,7 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
     items = ordered(entries)
     bodies = sanitised(items, info.language) if bodies is None else bodies
     ET.register_namespace("atom", ATOM_NS)
+    ET.register_namespace("dc", DC_NS)
     root = ET.Element("rss", {"version": "2.0"})
     channel = _sub(root, "channel")
     _sub(channel, "title", info.title)
@@ -232,6 +236,8 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
         _sub(item, "pubDate", _rfc822(e.published_at))
         # RSS 2.0 has no modification date; the Atom namespace's carries it.
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
+        for a in e.authors:
+            _sub(item, f"{{{DC_NS}}}creator", a.name)
         if e.key_event:
             _sub(item, "category", e.key_label or info.key_event_label(), domain=KEY_EVENT_TERM)
         if bodies[e.id]:
@@ -258,6 +264,7 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
                     "content_html": bodies[e.id],
                     "date_published": to_rfc3339(e.published_at),
                     "date_modified": to_rfc3339(modified_at(e)),
+                    **({"authors": [{"name": a.name} for a in e.authors]} if e.authors else {}),
                     **({"tags": [info.key_event_label()]} if e.key_event else {}),
                     "_newsfeed": extension(e),
                 }

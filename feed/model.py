@@ -41,6 +41,7 @@ ENTRY_FIELDS = (
     "key_label",
     "corrected_at",
     "correction_note",
+    "authors",
 )
 
 
@@ -91,6 +92,25 @@ def new_entry_id(ms: int | None = None) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Author:
+    """One name of a byline, as it was when the entry was written.
+
+    ``id`` is the user name; ``name`` the display name at the time (a byline
+    is what was printed: renaming a user does not rewrite old updates).
+    """
+
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Author:
+        return cls(id=str(data["id"]), name=str(data["name"]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
     id: str
     feed: str
@@ -111,6 +131,8 @@ class Entry:
     """Epoch ms of the latest edit marked as a public correction."""
     correction_note: str | None = None
     """The note readers see with that correction ("An earlier version misstated ...")."""
+    authors: tuple[Author, ...] = ()
+    """The byline: the poster by default, or the colleagues an editor credits."""
 
     @property
     def visible(self) -> bool:
@@ -132,6 +154,7 @@ class Entry:
             "key_label": self.key_label,
             "corrected_at": None if self.corrected_at is None else to_rfc3339(self.corrected_at),
             "correction_note": self.correction_note,
+            "authors": [a.to_json() for a in self.authors],
         }
 
     def dumps(self) -> bytes:
@@ -156,6 +179,7 @@ class Entry:
             key_label=data.get("key_label"),
             corrected_at=None if corrected is None else parse_rfc3339(corrected),
             correction_note=data.get("correction_note"),
+            authors=tuple(Author.from_json(a) for a in data.get("authors") or ()),
         )
 
     @classmethod

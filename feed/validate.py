@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import nh3
 
 from feed.errors import InvalidInput
-from feed.model import ENTRY_FIELDS, Entry, Event, Status, parse_rfc3339
+from feed.model import ENTRY_FIELDS, Author, Entry, Event, Status, parse_rfc3339
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -48,8 +48,21 @@ URL_SCHEMES = {"http", "https", "mailto"}
 KEY_LABEL_MAX = 80
 CORRECTION_MAX = 500
 
+AUTHORS_MAX = 5
+AUTHOR_NAME_MAX = 80
+
 CREATE_FIELDS = frozenset(
-    {"headline", "body", "url", "published_at", "publish_at", "pinned", "key_event", "key_label"}
+    {
+        "headline",
+        "body",
+        "url",
+        "published_at",
+        "publish_at",
+        "pinned",
+        "key_event",
+        "key_label",
+        "authors",
+    }
 )
 EDIT_FIELDS = frozenset(
     {
@@ -63,6 +76,7 @@ EDIT_FIELDS = frozenset(
         "key_event",
         "key_label",
         "correction",
+        "authors",
     }
 )
 
@@ -121,6 +135,30 @@ def _correction(value: Any) -> str:
             "correction is the note readers see and cannot be blank", field="correction"
         )
     return note
+
+
+def _authors(value: Any) -> tuple[Author, ...]:
+    """A resolved byline: up to five distinct ``{"id", "name"}`` (see web.bylines).
+
+    The web layer turns the user names a request gives into these, checked
+    against the feed's users; here only the shape is checked.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > AUTHORS_MAX:
+        raise InvalidInput(
+            f"authors must be a list of at most {AUTHORS_MAX} user names", field="authors"
+        )
+    out: list[Author] = []
+    for item in value:
+        if not isinstance(item, Mapping) or set(item) != {"id", "name"}:
+            raise InvalidInput("authors must be a list of user names", field="authors")
+        author_id = _plain(item["id"], "authors", 64)
+        name = _plain(item["name"], "authors", AUTHOR_NAME_MAX) or author_id
+        if not author_id or any(a.id == author_id for a in out):
+            raise InvalidInput("authors must name distinct users", field="authors")
+        out.append(Author(author_id, name))
+    return tuple(out)
 
 
 def _body(value: Any) -> str:
@@ -238,6 +276,7 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         pinned=_bool(data.get("pinned", False), "pinned"),
         key_event=key_event,
         key_label=key_label,
+        authors=_authors(data.get("authors")),
     )
     given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
     return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
@@ -293,6 +332,8 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"] = at
         else:
             changes["published_at"], changes["status"] = now, "published"
+    if "authors" in data:
+        changes["authors"] = _authors(data["authors"])
     if "key_event" in data:
         changes["key_event"] = _bool(data["key_event"], "key_event")
         if not changes["key_event"]:

@@ -6,8 +6,8 @@
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed list
-    newsfeed user add NAME [--role admin|editor] [--feed F ...]
-    newsfeed token create --feed F [--name N]          prints the token alone
+    newsfeed user add NAME [--role admin|editor] [--feed F ...] [--display-name N] [--bio B]
+    newsfeed token create --feed F [--name N] [--author USER]   prints the token alone
     newsfeed rebuild --feed F
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", choices=("admin", "editor"), default="editor")
     p.add_argument("--feed", action="append", default=[], help="grant a feed (repeatable)")
+    p.add_argument("--display-name", default="", help="the name in bylines")
+    p.add_argument("--bio", default="", help="a short public bio")
     data_dir(p)
     p.set_defaults(handler=cmd_user_add)
 
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("create", help="create an API token for a feed; prints the token alone")
     p.add_argument("--feed", required=True)
     p.add_argument("--name", default="cli")
+    p.add_argument("--author", help="the user the token posts as (its byline)")
     data_dir(p)
     p.set_defaults(handler=cmd_token_create)
 
@@ -205,6 +208,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
         for feed in args.feed:
             await store.registry.get_feed(feed)
         await accounts.add_user(args.name, password, args.role, frozenset(args.feed))
+        if args.display_name or args.bio:
+            await accounts.set_profile(args.name, args.display_name, args.bio)
         if generated:
             print(f"user {args.name} added; password: {password}")
         else:
@@ -217,7 +222,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         await store.registry.get_feed(args.feed)
-        secret, _ = await accounts.create_token(args.feed, args.name)
+        secret, _ = await accounts.create_token(args.feed, args.name, args.author)
         print(secret)
         return 0
 

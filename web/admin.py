@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from feed.errors import IdempotencyMismatch, InvalidInput
 from feed.model import Entry
 from feed.settings import Settings
-from web import admin_audit, admin_entries, admin_feeds, admin_users
+from web import admin_audit, admin_entries, admin_feeds, admin_users, bylines
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
 
@@ -52,6 +52,9 @@ def compose_data(form: FormData, tz: str) -> dict[str, Any]:
         label = form_text(form, "key_label", 200).strip()
         if label:
             data["key_label"] = label
+    authors = [a for a in form.getlist("authors") if isinstance(a, str)]
+    if authors:
+        data["authors"] = authors[:10]
     url = form_text(form, "url").strip()
     if url:
         data["url"] = url
@@ -119,7 +122,12 @@ async def feed_page(
         feed=ctx.feed,
         entries_html=html,
         sig=signature(html),
-        values={**dict.fromkeys(COMPOSE_FIELDS, ""), **(values or {})},
+        values={
+            **dict.fromkeys(COMPOSE_FIELDS, ""),
+            "authors": [ctx.user.name],
+            **(values or {}),
+        },
+        colleagues=await bylines.colleagues(ctx.accounts, ctx.feed.slug),
         error=error,
         nonce=nonce or secrets.token_urlsafe(18),
     )
@@ -134,7 +142,8 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
     feed = ctx.feed
     form = await request.form()
     nonce = form_text(form, "nonce")
-    values = {k: form_text(form, k) for k in COMPOSE_FIELDS}
+    values: dict[str, Any] = {k: form_text(form, k) for k in COMPOSE_FIELDS}
+    values["authors"] = [a for a in form.getlist("authors") if isinstance(a, str)]
     if not NONCE_RE.match(nonce):
         return await feed_page(
             request,
@@ -145,6 +154,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
         )
     try:
         data = compose_data(form, feed.timezone)
+        data = await bylines.resolve(ctx.accounts, feed.slug, data, default=ctx.user.name)
         entry, created = await ctx.store.editorial.create_entry(
             feed.slug,
             data,

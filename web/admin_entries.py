@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput, PreconditionFailed
 from feed.model import Entry, Event, to_rfc3339
 from feed.validate import sanitize_body
+from web import bylines
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
 from web.api import json_response
@@ -52,6 +53,7 @@ def submitted(form: FormData) -> dict[str, Any]:
         "key_event": form.get("key_event") == "1",
         "key_label": _text(form, "key_label", 200).strip(),
         "correction": _text(form, "correction", 2_000).strip(),
+        "authors": [a for a in form.getlist("authors") if isinstance(a, str)][:10],
     }
 
 
@@ -66,6 +68,7 @@ def values_of(entry: Entry, tz: str) -> dict[str, Any]:
         "key_event": entry.key_event,
         "key_label": entry.key_label or "",
         "correction": "",
+        "authors": [a.id for a in entry.authors],
     }
 
 
@@ -95,6 +98,8 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
     label = " ".join(str(yours.get("key_label") or "").split()) or None
     if yours.get("key_event", base.key_event) and label != base.key_label:
         data["key_label"] = label
+    if "authors" in yours and list(yours["authors"]) != [a.id for a in base.authors]:
+        data["authors"] = list(yours["authors"])
     if yours["mark_updated"]:
         data["mark_updated"] = True
     if yours.get("correction"):
@@ -145,6 +150,7 @@ async def entry_page(
         base=version or entry.version,
         tag=tag if version else entry.tag(),
         events=list(reversed(events)),
+        colleagues=await bylines.colleagues(ctx.accounts, ctx.feed.slug),
         error=error,
     )
 
@@ -172,6 +178,7 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
         if not data:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
+        data = await bylines.resolve(ctx.accounts, feed.slug, data, default=None)
         entry = await store.editorial.edit_entry(
             feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor, if_tag=tag
         )

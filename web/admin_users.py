@@ -63,6 +63,9 @@ async def create_user(request: Request, ctx: Ctx) -> Response:
             role,
             feeds,
         )
+        display_name = form_field(form, "display_name", 200)
+        if display_name:
+            user = await ctx.accounts.set_profile(user.name, display_name, "")
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
         return RedirectResponse("/admin/users", 303)
@@ -85,6 +88,9 @@ async def update_user(request: Request, ctx: Ctx) -> Response:
         if name == ctx.user.name and role != "admin":
             raise InvalidInput("you cannot take away your own admin role", field="role")
         feeds = await _granted(ctx, form)
+        await ctx.accounts.set_profile(
+            name, form_field(form, "display_name", 200), form_field(form, "bio", 1000)
+        )
         await ctx.accounts.set_role(name, role)
         after = await ctx.accounts.set_grants(name, feeds)
     except (InvalidInput, NotFound) as exc:

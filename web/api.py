@@ -25,7 +25,7 @@ from feed.errors import (
 from feed.model import Entry, to_rfc3339
 from feed.stores import Stores
 from feed.trail import trail
-from web import metrics
+from web import bylines, metrics
 from web.state import state
 
 MAX_BODY = 64 * 1024
@@ -135,6 +135,7 @@ async def create_entry(request: Request) -> Response:
     store = state(request).store
     token = await authorize(request, feed)
     data = await read_json(request)
+    data = await bylines.resolve(state(request).accounts, feed, data, default=token.author)
     entry, created = await store.editorial.create_entry(
         feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
     )
@@ -152,6 +153,7 @@ async def edit_entry(request: Request) -> Response:
     token = await authorize(request, feed)
     version = required_if_match(request)
     data = await read_json(request)
+    data = await bylines.resolve(state(request).accounts, feed, data, default=None)
     entry = await store.editorial.edit_entry(
         feed, entry_id, data, if_match=version, actor=token.actor
     )

@@ -95,6 +95,8 @@ class Item:
     corrected: str | None = None
     correction_note: str | None = None
     """Plain text: the page escapes it."""
+    byline: str = ""
+    """``By Olena Kovalenko and Taras Shevchenko`` ('' without authors)."""
 
     @property
     def shows_updated(self) -> bool:
@@ -131,6 +133,7 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) ->
         if entry.corrected_at is None
         else clock(local(entry.corrected_at, zone), lang),
         correction_note=entry.correction_note,
+        byline=lang.byline([a.name for a in entry.authors]),
     )
 
 
@@ -212,6 +215,8 @@ def live_blog(
             }
         if entry.key_event:
             updates[-1]["keywords"] = "key event"
+        if entry.authors:
+            updates[-1]["author"] = [{"@type": "Person", "name": a.name} for a in entry.authors]
     times = [e.published_at for e in entries]
     modified_all = [e.updated_at or e.published_at for e in entries]
     doc = {
@@ -250,6 +255,7 @@ def script_messages(lang: Language) -> dict[str, Any]:
         "key_event": lang.gettext("Key event"),
         "correction": lang.gettext("Correction"),
         "what_changed": lang.gettext("What changed"),
+        "by": lang.gettext("By {names}"),
         "news_feed": lang.gettext("News Feed"),
         "empty": lang.gettext("No updates yet. New ones appear here as they are posted."),
         "open_feed": lang.gettext("Open the full feed"),

@@ -26,6 +26,10 @@ async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step
 ) -> None:
     await make_feed(store, "news", timezone="Europe/Kyiv")
     await add_user(accounts, "ed", "editor", ("news",))
+    await add_user(accounts, "olena", "editor", ("news",))
+    await add_user(accounts, "outsider", "editor", ())
+    await accounts.set_profile("ed", "Ed Wood", "Night editor.")
+    await accounts.set_profile("olena", "Olena Kovalenko", "Kyiv correspondent.")
     base = services.base_url
     frame = f'<iframe id="frame" src="{base}/embed/news" title="News Feed"></iframe>'
     (tmp_path / "index.html").write_text(
@@ -48,7 +52,11 @@ async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step
                 await iframe.locator('.nf-column[data-nf-state="live"]').wait_for(timeout=T)
                 assert await reader.locator(".nf-keys").is_hidden()
 
-                # 1. post an update
+                # 1. post an update, crediting a colleague (the poster is ticked already)
+                credits = editor.locator("fieldset.byline label")
+                assert await credits.all_inner_texts() == ["Ed Wood", "Olena Kovalenko"]
+                assert await editor.locator("input[name=authors][value=ed]").is_checked()
+                await editor.check("input[name=authors][value=olena]")
                 await editor.fill("input[name=headline]", "Three injured in strike on Kyiv")
                 await editor.fill("textarea[name=body]", "Three people were injured overnight.")
                 await editor.click("button#post")
@@ -59,6 +67,8 @@ async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step
                          iframe.locator(f"#e-{entry_id}")]  # fmt: skip
                 for view in views:
                     await view.wait_for(timeout=T)
+                    byline = await view.locator(".nf-byline").inner_text()
+                    assert byline == "By Ed Wood and Olena Kovalenko"
 
                 # 2. mark it a key event with a label: the list above each column follows
                 await editor.goto(f"/admin/feeds/news/entries/{entry_id}")

@@ -34,6 +34,7 @@
     connecting: "Connecting…", reconnecting: "Reconnecting…", updated: "Updated: {time}",
     more: "More news", pinned: "Pinned", key_events: "Key events", news_feed: "News Feed",
     key_event: "Key event", correction: "Correction", what_changed: "What changed",
+    by: "By {names}",
     empty: "No updates yet. New ones appear here as they are posted.",
     open_feed: "Open the full feed", live_page: "{title} · live page ↗",
     times_in: "Times in {zone}", no_feed: "This feed does not exist.", loading: "Loading…",
@@ -202,6 +203,13 @@
     if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
     h.appendChild(a);
     main.appendChild(h);
+    var names = (e.authors || []).map(function (au) { return String(au && au.name || ""); })
+      .filter(Boolean);
+    if (names.length) {
+      var joined = names.join(", ");
+      try { joined = new Intl.ListFormat(this.lang, { type: "conjunction" }).format(names); } catch (x) { /* old browser */ }
+      main.appendChild(el("p", "nf-byline", fill(this.msg.by, "names", joined)));
+    }
     if (e.updated_at && e.updated_at !== e.corrected_at) {
       var mark = String(this.msg.updated).split("{time}");
       var up = el("p", "nf-updated", "(" + mark[0]);
