@@ -17,9 +17,10 @@ import orjson
 import redis.asyncio as aioredis
 
 from feed import keys, scripts, validate
+from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Commands, as_str, script_then, translated
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -29,10 +30,14 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
-    def __init__(self, redis: aioredis.Redis, registry: FeedRegistry) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, registry: FeedRegistry, durability: Durability | None = None
+    ) -> None:
         self.redis: Commands = redis
         self.registry = registry
+        self.durability = durability or Durability()
         self._append = redis.register_script(scripts.APPEND)
+        self._wake = ("XADD", keys.WAKE, "MAXLEN", "~", 10_000, "*", "feed")
 
     async def create_entry(
         self,
@@ -207,10 +212,16 @@ class Editorial:
             entry.published_at if entry.status == "scheduled" else "",
             entry.published_at,
         ]
+        # One round trip on one connection: the append, the workers' wake-up
+        # hint (a hint: sent whatever the outcome) and, unless durability is
+        # "none", WAITAOF (and WAIT), covering both writes before it. A replayed
+        # Idempotency-Key waits too: its hint is a write after the original's.
+        after = [(*self._wake, feed), *self.durability.commands()]
         async with translated():
-            result: list[bytes] = await self._append(keys=key_list, args=args)
-            if result[0] == b"ok":
-                await self.redis.xadd(keys.WAKE, {"feed": feed}, maxlen=10_000, approximate=True)
+            replies = await script_then(self.redis, self._append, key_list, args, *after)
+        result: list[bytes] = replies[0]
+        if result[0] in (b"ok", b"idem"):
+            self.durability.check(replies[2:])
         return result
 
     async def get_entry(self, feed: str, entry_id: str) -> Entry:

@@ -8,7 +8,7 @@ Every Redis adapter of ``feed`` (and the workers) talks to Redis inside
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
@@ -42,6 +42,37 @@ def as_str(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def try_command(redis: Commands, *args: Any) -> tuple[Any, str | None]:
+    """Run one command: (its reply, None), or (None, the server's error text)."""
+    try:
+        return await redis.execute_command(*args), None
+    except rex.ResponseError as exc:
+        return None, str(exc)
+
+
+async def script_then(
+    redis: Commands, script: Any, keys: Sequence[Any], args: Sequence[Any], *after: Sequence[Any]
+) -> list[Any]:
+    """A registered script (EVALSHA) then commands, pipelined on one connection.
+
+    One round trip, and one connection: what ``WAITAOF`` needs to cover the
+    script's writes. A server that lost its script cache (a restart, a
+    failover) answers NOSCRIPT; the script is loaded and the pipeline sent
+    again (nothing of it ran: the other commands are a hint and a wait).
+    """
+    for _ in range(3):
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for command in after:
+                pipe.execute_command(*command)
+            try:
+                replies: list[Any] = await pipe.execute()
+                return replies
+            except rex.NoScriptError:
+                await redis.script_load(script.script)
+    raise StoreUnavailable("Redis keeps losing its scripts")
 
 
 def connect(url: str, **options: Any) -> aioredis.Redis:

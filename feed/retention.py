@@ -23,7 +23,7 @@ from feed.redis_io import Commands, as_str, translated
 from feed.registry import FeedRegistry
 
 TRIM_BATCH = 5_000
-REBUILD_ATTEMPTS = 20
+REBUILD_ATTEMPTS = 100
 
 
 class Retention:

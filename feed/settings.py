@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from feed.durability import MODES, Durability
 from feed.errors import ConfigError
 
 
@@ -46,6 +47,10 @@ class Settings:
     """Allow webhook URLs on loopback/private/link-local addresses (tests, dev)."""
     worker_metrics_port: int | None = None
     """Serve the worker's Prometheus metrics on this port (unset: off)."""
+    durability: str = "fsync"
+    """When an editorial write is acknowledged: fsync, replica or none (feed.durability)."""
+    durability_timeout_seconds: float = 2.0
+    """How long a write waits for that confirmation before answering 503."""
 
     @property
     def embedded(self) -> bool:
@@ -78,6 +83,8 @@ class Settings:
             "webhook_concurrency": ("NEWSFEED_WEBHOOK_CONCURRENCY", int),
             "webhook_allow_private": ("NEWSFEED_WEBHOOK_ALLOW_PRIVATE", _bool),
             "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
+            "durability": ("NEWSFEED_DURABILITY", str),
+            "durability_timeout_seconds": ("NEWSFEED_DURABILITY_TIMEOUT_SECONDS", float),
         }
         for attr, (var, conv) in mapping.items():
             raw = env.get(var)
@@ -123,9 +130,18 @@ class Settings:
             )
         if self.worker_metrics_port is not None and not 0 < self.worker_metrics_port < 65536:
             raise ConfigError(f"worker metrics port {self.worker_metrics_port} is out of range")
+        if self.durability not in MODES:
+            raise ConfigError(
+                f"NEWSFEED_DURABILITY={self.durability!r} is not one of {', '.join(MODES)}"
+            )
+        if not 0 < self.durability_timeout_seconds <= 60:
+            raise ConfigError("NEWSFEED_DURABILITY_TIMEOUT_SECONDS must be in (0, 60]")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"NEWSFEED_LOG_LEVEL={self.log_level!r} is not a log level")
         return self
+
+    def durability_policy(self) -> Durability:
+        return Durability.parse(self.durability, int(self.durability_timeout_seconds * 1000))
 
     def with_embedded_secret(self) -> Settings:
         """In the embedded mode, keep a generated secret key in the data dir."""

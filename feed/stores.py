@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from feed.accounts import Accounts
 from feed.docstore import DocumentCache
+from feed.durability import Durability
 from feed.editorial import Editorial
 from feed.livestream import LiveStream
 from feed.projection import Projection
@@ -58,12 +59,13 @@ class Stores:
         retention_events: int = 10_000,
         live_retention_events: int = 10_000,
         webhook_allow_private: bool = False,
+        durability: Durability | None = None,
     ) -> Stores:
         registry = FeedRegistry(redis)
         return cls(
             redis=redis,
             registry=registry,
-            editorial=Editorial(redis, registry),
+            editorial=Editorial(redis, registry, durability or Durability()),
             projection=Projection(redis, live_retention_events=live_retention_events),
             public=PublicView(redis),
             live=LiveStream(redis),
@@ -86,4 +88,5 @@ class Stores:
             retention_events=settings.retention_events,
             live_retention_events=settings.live_retention_events,
             webhook_allow_private=settings.webhook_allow_private,
+            durability=settings.durability_policy(),
         )

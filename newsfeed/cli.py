@@ -242,7 +242,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url)
+    check_redis(settings.redis_url, settings)
     serve(create_app(settings), settings)
     return 0
 
@@ -250,7 +250,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         raise FeedError("newsfeed worker needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url)
+    check_redis(settings.redis_url, settings)
     run_worker(settings)
     return 0
 

