@@ -16,9 +16,16 @@ from feed.stores import Stores
 from tests.conftest import Services, make_feed
 from tests.web.admin_util import add_user
 from tests.web.helpers import Publisher
+from tests.web.test_api import eventually
 
 FEED = "kyiv"
 API = f"/api/v1/feeds/{FEED}/entries"
+
+
+async def feed_item(http: httpx.AsyncClient, title: str) -> dict[str, Any] | None:
+    """The JSON Feed item of that title, once the worker rendered the document."""
+    items = (await http.get(f"/feeds/{FEED}.json")).json()["items"]
+    return next((i for i in items if i["title"] == title), None)
 
 
 @pytest.fixture
@@ -103,8 +110,7 @@ async def test_a_token_posts_as_its_author_and_credits_colleagues(
             {"@type": "Person", "name": "Taras <b>Shevchenko</b>"},
             {"@type": "Person", "name": "Olena Kovalenko"},
         ]
-        feed = (await http.get(f"/feeds/{FEED}.json")).json()
-        item = next(i for i in feed["items"] if i["title"] == "Talks resume")
+        item = await eventually(lambda: feed_item(http, "Talks resume"))
         assert item["authors"] == [{"name": "Taras <b>Shevchenko</b>"}, {"name": "Olena Kovalenko"}]
         atom = (await http.get(f"/feeds/{FEED}.atom")).text
         assert "<author><name>Olena Kovalenko</name></author>" in atom
