@@ -25,6 +25,7 @@ from feed.model import parse_rfc3339
 from feed.stores import Stores
 from tests.conftest import Services, make_feed, seconds
 from tests.web.helpers import Publisher
+from tests.web.test_api import eventually
 from tests.web.test_pages import ld_json
 
 # Latin words a Ukrainian page may carry: names of formats and the brand.
@@ -191,7 +192,13 @@ async def test_ukrainian_feed_documents(
     services: Services, uk: tuple[Publisher, dict[str, Any]], http: httpx.AsyncClient
 ) -> None:
     base = services.base_url
-    r = await http.get(base + "/feeds/kyiv-uk.atom")
+
+    async def rendered() -> httpx.Response | None:  # the worker renders documents after writes
+        got = await http.get(base + "/feeds/kyiv-uk.atom")
+        titles = {e.title for e in feedparser.parse(got.content).entries}
+        return got if {"Перед зміною часу", "Після зміни часу"} <= titles else None
+
+    r = await eventually(rendered)
     root = ET.fromstring(r.content)
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "uk"
     parsed = feedparser.parse(r.content)
