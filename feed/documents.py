@@ -153,10 +153,29 @@ def correction_html(entry: Entry, lang: str = "en") -> str:
     )
 
 
-def sanitised(entries: Sequence[Entry], lang: str = "en") -> dict[str, str]:
-    """Each entry's content: its sanitised body, then its public correction."""
+def photo_html(entry: Entry, base_url: str) -> str:
+    """The photo as an ``<img>`` (alt, size) and its caption, escaped text."""
+    if entry.photo is None:
+        return ""
+    ph, esc = entry.photo, html.escape
+    big = ph.largest
+    out = (
+        f'<figure><img src="{esc(base_url + big.jpeg)}" width="{big.width}" '
+        f'height="{big.height}" alt="{esc(ph.alt)}">'
+    )
+    texts = " ".join(t for t in (ph.caption, ph.credit) if t)
+    if texts:
+        out += f"<figcaption>{esc(texts, quote=False)}</figcaption>"
+    return out + "</figure>"
+
+
+def sanitised(entries: Sequence[Entry], lang: str = "en", base_url: str = "") -> dict[str, str]:
+    """Each entry's content: its photo, its sanitised body, then its public correction."""
     return {
-        e.id: (sanitize_body(e.body) if e.body else "") + correction_html(e, lang) for e in entries
+        e.id: photo_html(e, base_url)
+        + (sanitize_body(e.body) if e.body else "")
+        + correction_html(e, lang)
+        for e in entries
     }
 
 
@@ -175,7 +194,7 @@ def extension(entry: Entry) -> dict[str, object]:
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items, info.language) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     ET.register_namespace("", ATOM_NS)
     q = f"{{{ATOM_NS}}}"
     root = ET.Element(f"{q}feed", {"{http://www.w3.org/XML/1998/namespace}lang": info.language})
@@ -199,6 +218,10 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
         if e.key_event:
             label = e.key_label or info.key_event_label()
             _sub(el, f"{q}category", term=KEY_EVENT_TERM, label=label)
+        if e.photo is not None:
+            big = e.photo.largest
+            href = info.base_url + big.jpeg
+            _sub(el, f"{q}link", rel="enclosure", type="image/jpeg", href=href, title=e.photo.alt)
         if bodies[e.id]:
             _sub(el, f"{q}content", bodies[e.id], type="html")
     return _xml(root)
@@ -210,7 +233,7 @@ def _rfc822(ms: int) -> str:
 
 def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items, info.language) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     ET.register_namespace("atom", ATOM_NS)
     ET.register_namespace("dc", DC_NS)
     root = ET.Element("rss", {"version": "2.0"})
@@ -238,6 +261,11 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
         for a in e.authors:
             _sub(item, f"{{{DC_NS}}}creator", a.name)
+        if e.photo is not None:
+            # RSS requires a length; the exact size is not in the entry, and
+            # RSS Best Practices allow 0 when it is unknown.
+            _sub(item, "enclosure", url=info.base_url + e.photo.largest.jpeg, length="0",
+                 type="image/jpeg")  # fmt: skip
         if e.key_event:
             _sub(item, "category", e.key_label or info.key_event_label(), domain=KEY_EVENT_TERM)
         if bodies[e.id]:
@@ -247,7 +275,7 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
 
 def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items, info.language) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     return orjson.dumps(
         {
             "version": JSONFEED_VERSION,
@@ -266,6 +294,11 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
                     "date_modified": to_rfc3339(modified_at(e)),
                     **({"authors": [{"name": a.name} for a in e.authors]} if e.authors else {}),
                     **({"tags": [info.key_event_label()]} if e.key_event else {}),
+                    **(
+                        {"image": info.base_url + e.photo.largest.jpeg}
+                        if e.photo is not None
+                        else {}
+                    ),
                     "_newsfeed": extension(e),
                 }
                 for e in items
@@ -280,7 +313,7 @@ RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json}
 def render_all(info: FeedInfo, entries: Sequence[Entry], modified: int) -> list[Document]:
     """Every format of the feed's document; ``modified`` is the Last-Modified (ms)."""
     items = ordered(entries)
-    bodies = sanitised(items, info.language)
+    bodies = sanitised(items, info.language, info.base_url)
     out = []
     for fmt in FORMATS:
         body = RENDERERS[fmt](info, items, bodies)

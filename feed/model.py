@@ -42,6 +42,7 @@ ENTRY_FIELDS = (
     "corrected_at",
     "correction_note",
     "authors",
+    "photo",
 )
 
 
@@ -111,6 +112,62 @@ class Author:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PhotoSize:
+    """One rendition width, in WebP and JPEG (site-relative ``/media/...`` URLs)."""
+
+    width: int
+    height: int
+    webp: str
+    jpeg: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "webp": self.webp, "jpeg": self.jpeg}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Photo:
+    """An uploaded photo attached to an entry, with its texts (all plain text)."""
+
+    id: str
+    width: int
+    height: int
+    sizes: tuple[PhotoSize, ...]
+    alt: str
+    caption: str | None = None
+    credit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "width": self.width,
+            "height": self.height,
+            "sizes": [s.to_json() for s in self.sizes],
+            "alt": self.alt,
+            "caption": self.caption,
+            "credit": self.credit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Photo:
+        return cls(
+            id=data["id"],
+            width=int(data["width"]),
+            height=int(data["height"]),
+            sizes=tuple(
+                PhotoSize(int(s["width"]), int(s["height"]), s["webp"], s["jpeg"])
+                for s in data["sizes"]
+            ),
+            alt=data["alt"],
+            caption=data.get("caption"),
+            credit=data.get("credit"),
+        )
+
+    @property
+    def largest(self) -> PhotoSize:
+        return self.sizes[-1]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
     id: str
     feed: str
@@ -133,6 +190,7 @@ class Entry:
     """The note readers see with that correction ("An earlier version misstated ...")."""
     authors: tuple[Author, ...] = ()
     """The byline: the poster by default, or the colleagues an editor credits."""
+    photo: Photo | None = None
 
     @property
     def visible(self) -> bool:
@@ -155,6 +213,7 @@ class Entry:
             "corrected_at": None if self.corrected_at is None else to_rfc3339(self.corrected_at),
             "correction_note": self.correction_note,
             "authors": [a.to_json() for a in self.authors],
+            "photo": None if self.photo is None else self.photo.to_json(),
         }
 
     def dumps(self) -> bytes:
@@ -180,6 +239,7 @@ class Entry:
             corrected_at=None if corrected is None else parse_rfc3339(corrected),
             correction_note=data.get("correction_note"),
             authors=tuple(Author.from_json(a) for a in data.get("authors") or ()),
+            photo=None if data.get("photo") is None else Photo.from_json(data["photo"]),
         )
 
     @classmethod

@@ -7,6 +7,7 @@ is partly accepted. Bodies are sanitised by nh3 against a small allow-list.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import nh3
 
 from feed.errors import InvalidInput
-from feed.model import ENTRY_FIELDS, Author, Entry, Event, Status, parse_rfc3339
+from feed.model import ENTRY_FIELDS, Author, Entry, Event, Photo, PhotoSize, Status, parse_rfc3339
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -62,6 +63,7 @@ CREATE_FIELDS = frozenset(
         "key_event",
         "key_label",
         "authors",
+        "photo",
     }
 )
 EDIT_FIELDS = frozenset(
@@ -77,6 +79,7 @@ EDIT_FIELDS = frozenset(
         "key_label",
         "correction",
         "authors",
+        "photo",
     }
 )
 
@@ -159,6 +162,54 @@ def _authors(value: Any) -> tuple[Author, ...]:
             raise InvalidInput("authors must name distinct users", field="authors")
         out.append(Author(author_id, name))
     return tuple(out)
+
+
+ALT_MAX = 300
+CAPTION_MAX = 500
+CREDIT_MAX = 120
+_MEDIA_URL = re.compile(r"^/media/[0-9a-f]{64}\.(?:webp|jpg)$")
+
+
+def _photo(value: Any) -> Photo | None:
+    """A resolved photo (see web.photos.resolve): the upload's manifest and its texts.
+
+    Alt text is required (readers who cannot see the photo get it instead);
+    caption and credit are optional. The sizes must be our own media URLs.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInput("photo must be an object with the id of an upload", field="photo")
+    alt = _plain(value.get("alt") or "", "photo.alt", ALT_MAX)
+    if not alt:
+        raise InvalidInput(
+            "photo.alt is required: describe the photo for readers who cannot see it",
+            field="photo.alt",
+        )
+    caption = _plain(value.get("caption") or "", "photo.caption", CAPTION_MAX) or None
+    credit = _plain(value.get("credit") or "", "photo.credit", CREDIT_MAX) or None
+    try:
+        sizes = tuple(
+            PhotoSize(int(s["width"]), int(s["height"]), str(s["webp"]), str(s["jpeg"]))
+            for s in value["sizes"]
+        )
+        photo = Photo(
+            id=str(value["id"]),
+            width=int(value["width"]),
+            height=int(value["height"]),
+            sizes=sizes,
+            alt=alt,
+            caption=caption,
+            credit=credit,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("photo is not an uploaded photo", field="photo") from None
+    if not sizes or any(
+        not (_MEDIA_URL.match(s.webp) and _MEDIA_URL.match(s.jpeg)) or s.width < 1 or s.height < 1
+        for s in sizes
+    ):
+        raise InvalidInput("photo is not an uploaded photo", field="photo")
+    return photo
 
 
 def _body(value: Any) -> str:
@@ -277,6 +328,7 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         key_event=key_event,
         key_label=key_label,
         authors=_authors(data.get("authors")),
+        photo=_photo(data.get("photo")),
     )
     given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
     return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
@@ -334,6 +386,8 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"], changes["status"] = now, "published"
     if "authors" in data:
         changes["authors"] = _authors(data["authors"])
+    if "photo" in data:
+        changes["photo"] = _photo(data["photo"])
     if "key_event" in data:
         changes["key_event"] = _bool(data["key_event"], "key_event")
         if not changes["key_event"]:

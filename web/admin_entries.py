@@ -21,10 +21,11 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput, PreconditionFailed
 from feed.model import Entry, Event, to_rfc3339
 from feed.validate import sanitize_body
-from web import bylines
+from web import bylines, photo_refs
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
 from web.api import json_response
+from web.state import state
 
 FIELDS = ("headline", "body", "url", "pinned", "publish_at")
 
@@ -54,6 +55,11 @@ def submitted(form: FormData) -> dict[str, Any]:
         "key_label": _text(form, "key_label", 200).strip(),
         "correction": _text(form, "correction", 2_000).strip(),
         "authors": [a for a in form.getlist("authors") if isinstance(a, str)][:10],
+        "photo_id": _text(form, "photo_id", 40).strip(),
+        "photo_alt": _text(form, "photo_alt", 1000),
+        "photo_caption": _text(form, "photo_caption", 2000),
+        "photo_credit": _text(form, "photo_credit", 500),
+        "photo_preview": "",
     }
 
 
@@ -69,6 +75,11 @@ def values_of(entry: Entry, tz: str) -> dict[str, Any]:
         "key_label": entry.key_label or "",
         "correction": "",
         "authors": [a.id for a in entry.authors],
+        "photo_id": entry.photo.id if entry.photo else "",
+        "photo_alt": entry.photo.alt if entry.photo else "",
+        "photo_caption": (entry.photo.caption or "") if entry.photo else "",
+        "photo_credit": (entry.photo.credit or "") if entry.photo else "",
+        "photo_preview": entry.photo.sizes[0].jpeg if entry.photo else "",
     }
 
 
@@ -98,6 +109,10 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
     label = " ".join(str(yours.get("key_label") or "").split()) or None
     if yours.get("key_event", base.key_event) and label != base.key_label:
         data["key_label"] = label
+    if "photo_id" in yours:
+        photo = photo_changes(yours, base)
+        if photo is not False:
+            data["photo"] = photo
     if "authors" in yours and list(yours["authors"]) != [a.id for a in base.authors]:
         data["authors"] = list(yours["authors"])
     if yours["mark_updated"]:
@@ -105,6 +120,27 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
     if yours.get("correction"):
         data["correction"] = yours["correction"]
     return data
+
+
+def photo_changes(yours: dict[str, Any], base: Entry) -> dict[str, Any] | bool | None:
+    """The photo reference to send: None removes it, False means unchanged."""
+    if not yours["photo_id"]:
+        return None if base.photo is not None else False
+    texts = {
+        "alt": yours.get("photo_alt") or "",
+        "caption": yours.get("photo_caption") or "",
+        "credit": yours.get("photo_credit") or "",
+    }
+    ph = base.photo
+    if ph is not None and ph.id == yours["photo_id"]:
+        same = (
+            " ".join(texts["alt"].split()) == ph.alt
+            and (" ".join(texts["caption"].split()) or None) == ph.caption
+            and (" ".join(texts["credit"].split()) or None) == ph.credit
+        )
+        if same:
+            return False
+    return {"id": yours["photo_id"], **texts}
 
 
 async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
@@ -179,6 +215,7 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
         data = await bylines.resolve(ctx.accounts, feed.slug, data, default=None)
+        data = await photo_refs.resolve(state(request).photos, feed.slug, data)
         entry = await store.editorial.edit_entry(
             feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor, if_tag=tag
         )

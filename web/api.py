@@ -25,7 +25,7 @@ from feed.errors import (
 from feed.model import Entry, to_rfc3339
 from feed.stores import Stores
 from feed.trail import trail
-from web import bylines, metrics
+from web import bylines, metrics, photo_refs
 from web.state import state
 
 MAX_BODY = 64 * 1024
@@ -136,6 +136,7 @@ async def create_entry(request: Request) -> Response:
     token = await authorize(request, feed)
     data = await read_json(request)
     data = await bylines.resolve(state(request).accounts, feed, data, default=token.author)
+    data = await photo_refs.resolve(state(request).photos, feed, data)
     entry, created = await store.editorial.create_entry(
         feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
     )
@@ -154,6 +155,7 @@ async def edit_entry(request: Request) -> Response:
     version = required_if_match(request)
     data = await read_json(request)
     data = await bylines.resolve(state(request).accounts, feed, data, default=None)
+    data = await photo_refs.resolve(state(request).photos, feed, data)
     entry = await store.editorial.edit_entry(
         feed, entry_id, data, if_match=version, actor=token.actor
     )

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feed.i18n import Language, language
-from feed.model import Entry, to_rfc3339
+from feed.model import Entry, Photo, to_rfc3339
 
 ENGLISH = language("en")
 
@@ -97,6 +97,15 @@ class Item:
     """Plain text: the page escapes it."""
     byline: str = ""
     """``By Olena Kovalenko and Taras Shevchenko`` ('' without authors)."""
+    photo: Photo | None = None
+
+    @property
+    def srcset_webp(self) -> str:
+        return srcset(self.photo, "webp") if self.photo else ""
+
+    @property
+    def srcset_jpeg(self) -> str:
+        return srcset(self.photo, "jpeg") if self.photo else ""
 
     @property
     def shows_updated(self) -> bool:
@@ -134,7 +143,16 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) ->
         else clock(local(entry.corrected_at, zone), lang),
         correction_note=entry.correction_note,
         byline=lang.byline([a.name for a in entry.authors]),
+        photo=entry.photo,
     )
+
+
+PHOTO_SIZES = "(min-width: 720px) 640px, 100vw"
+"""The ``sizes`` of a column photo: the column is at most about 640 CSS px wide."""
+
+
+def srcset(photo: Photo, kind: str) -> str:
+    return ", ".join(f"{s.webp if kind == 'webp' else s.jpeg} {s.width}w" for s in photo.sizes)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -215,6 +233,16 @@ def live_blog(
             }
         if entry.key_event:
             updates[-1]["keywords"] = "key event"
+        if entry.photo is not None:
+            big = entry.photo.largest
+            updates[-1]["image"] = {
+                "@type": "ImageObject",
+                "url": base + big.jpeg,
+                "width": big.width,
+                "height": big.height,
+                **({"caption": entry.photo.caption} if entry.photo.caption else {}),
+                **({"creditText": entry.photo.credit} if entry.photo.credit else {}),
+            }
         if entry.authors:
             updates[-1]["author"] = [{"@type": "Person", "name": a.name} for a in entry.authors]
     times = [e.published_at for e in entries]
@@ -256,6 +284,7 @@ def script_messages(lang: Language) -> dict[str, Any]:
         "correction": lang.gettext("Correction"),
         "what_changed": lang.gettext("What changed"),
         "by": lang.gettext("By {names}"),
+        "photo_credit": lang.gettext("Photo: {credit}"),
         "news_feed": lang.gettext("News Feed"),
         "empty": lang.gettext("No updates yet. New ones appear here as they are posted."),
         "open_feed": lang.gettext("Open the full feed"),

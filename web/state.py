@@ -16,10 +16,12 @@ from starlette.requests import HTTPConnection
 from feed.accounts import Accounts
 from feed.admin_store import AdminStore
 from feed.docstore import DocumentCache
+from feed.media import MediaStore, PhotoIndex
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from web.hub import Hub
+from web.uploads import Uploads
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -34,6 +36,10 @@ class AppState:
     hub: Hub
     admin: AdminStore
     """Admin sessions, sign-in throttling and the audit log."""
+    media: MediaStore
+    """Photo files (the filesystem under the data directory by default)."""
+    photos: PhotoIndex
+    uploads: Uploads
 
 
 def state(conn: HTTPConnection) -> AppState:

@@ -14,11 +14,21 @@ from typing import Any
 from feed.accounts import Accounts
 from feed.stores import Stores
 from tests.conftest import Services, make_feed
+from tests.feed.test_images import jpeg_with_gps
 from tests.web.admin_util import add_user
 from tests.web.test_admin_browser import open_as
 from tests.web.test_reader_browser import PARTNER_PAGE, new_page, partner_site, until
 
 T = 20_000
+
+
+async def until_loaded(img: Any) -> None:
+    """The image really loaded (from the media path, on whatever origin shows it)."""
+    for _ in range(200):
+        if await img.evaluate("i => i.complete && i.naturalWidth > 0"):
+            return
+        await img.page.wait_for_timeout(50)
+    raise AssertionError("the photo did not load")
 
 
 async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step(
@@ -57,6 +67,19 @@ async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step
                 assert await credits.all_inner_texts() == ["Ed Wood", "Olena Kovalenko"]
                 assert await editor.locator("input[name=authors][value=ed]").is_checked()
                 await editor.check("input[name=authors][value=olena]")
+                # attach a photo (a JPEG with the reporter's GPS position in it)
+                shot = tmp_path / "scene.jpg"
+                shot.write_bytes(jpeg_with_gps())
+                await editor.set_input_files("[data-photo-file]", str(shot))
+                await editor.locator(".photo-status", has_text="Photo ready").wait_for()
+                assert await editor.locator("fieldset.photo img.preview").is_visible()
+                assert (
+                    await editor.locator("input[name=photo_alt]").get_attribute("required")
+                    is not None
+                )
+                await editor.fill("input[name=photo_alt]", "Firefighters at a damaged house")
+                await editor.fill("input[name=photo_caption]", "Podil district, 6 a.m.")
+                await editor.fill("input[name=photo_credit]", "Olena Kovalenko")
                 await editor.fill("input[name=headline]", "Three injured in strike on Kyiv")
                 await editor.fill("textarea[name=body]", "Three people were injured overnight.")
                 await editor.click("button#post")
@@ -69,6 +92,18 @@ async def test_an_editor_marks_a_key_event_and_corrects_it_readers_see_each_step
                     await view.wait_for(timeout=T)
                     byline = await view.locator(".nf-byline").inner_text()
                     assert byline == "By Ed Wood and Olena Kovalenko"
+                    img = view.locator(".nf-photo img")
+                    assert await img.get_attribute("alt") == "Firefighters at a damaged house"
+                    assert await img.get_attribute("loading") == "lazy"
+                    assert (
+                        await img.get_attribute("width"),
+                        await img.get_attribute("height"),
+                    ) == (
+                        "1280",
+                        "720",
+                    )
+                    assert "Photo: Olena Kovalenko" in await view.locator("figcaption").inner_text()
+                    await until_loaded(img)
 
                 # 2. mark it a key event with a label: the list above each column follows
                 await editor.goto(f"/admin/feeds/news/entries/{entry_id}")

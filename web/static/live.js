@@ -34,7 +34,7 @@
     connecting: "Connecting…", reconnecting: "Reconnecting…", updated: "Updated: {time}",
     more: "More news", pinned: "Pinned", key_events: "Key events", news_feed: "News Feed",
     key_event: "Key event", correction: "Correction", what_changed: "What changed",
-    by: "By {names}",
+    by: "By {names}", photo_credit: "Photo: {credit}",
     empty: "No updates yet. New ones appear here as they are posted.",
     open_feed: "Open the full feed", live_page: "{title} · live page ↗",
     times_in: "Times in {zone}", no_feed: "This feed does not exist.", loading: "Loading…",
@@ -219,6 +219,7 @@
       up.appendChild(document.createTextNode(mark.slice(1).join("") + ")"));
       main.appendChild(up);
     }
+    if (e.photo && e.photo.sizes && e.photo.sizes.length) main.appendChild(this.figure(e.photo));
     if (e.body) {
       var body = el("div", "nf-body");
       body.appendChild(cleanBody(e.body, this.embed));
@@ -243,6 +244,44 @@
     art.appendChild(meta);
     art.appendChild(main);
     return art;
+  };
+
+  // A photo: width and height set before it loads (nothing jumps), lazy,
+  // WebP with a JPEG fallback; only our own /media/ paths are used.
+  var MEDIA = /^\/media\/[0-9a-f]{64}\.(webp|jpg)$/;
+  Column.prototype.figure = function (ph) {
+    var origin = this.origin, fig = el("figure", "nf-photo"), pic = el("picture");
+    var sizes = ph.sizes.filter(function (s) { return MEDIA.test(s.webp) && MEDIA.test(s.jpeg); });
+    var set = function (k) {
+      return sizes.map(function (s) { return origin + s[k] + " " + (+s.width) + "w"; }).join(", ");
+    };
+    var media = "(min-width: 720px) 640px, 100vw";
+    var src = el("source");
+    src.type = "image/webp";
+    src.srcset = set("webp");
+    src.sizes = media;
+    var img = el("img");
+    img.width = +ph.width;
+    img.height = +ph.height;
+    img.alt = String(ph.alt || "");
+    img.loading = "lazy";
+    img.decoding = "async";
+    if (sizes.length) img.src = origin + sizes[sizes.length - 1].jpeg;
+    img.srcset = set("jpeg");
+    img.sizes = media;
+    pic.appendChild(src);
+    pic.appendChild(img);
+    fig.appendChild(pic);
+    if (ph.caption || ph.credit) {
+      var cap = el("figcaption");
+      if (ph.caption) cap.appendChild(el("span", "nf-caption", ph.caption));
+      if (ph.credit) {
+        cap.appendChild(document.createTextNode(" "));
+        cap.appendChild(el("span", "nf-credit", fill(this.msg.photo_credit, "credit", ph.credit)));
+      }
+      fig.appendChild(cap);
+    }
+    return fig;
   };
 
   // -- "Key events": the list above the column, newest first ------------------
