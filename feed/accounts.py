@@ -22,11 +22,14 @@ from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
 from feed.redis_io import Commands, as_str, translated
 
-Role = Literal["admin", "editor"]
+Role = Literal["admin", "editor", "contributor"]
+ROLES: tuple[Role, ...] = ("admin", "editor", "contributor")
+Scope = Literal["publish", "draft"]
+"""What an API token may do: publish, or only write drafts and submit them."""
 
 
 def is_role(value: str) -> TypeGuard[Role]:
-    return value in ("admin", "editor")
+    return value in ROLES
 
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]{1,64}$")
@@ -53,6 +56,11 @@ class User:
         return self.role == "admin" or feed in self.feeds
 
     @property
+    def may_publish(self) -> bool:
+        """Editors and admins publish; a contributor only drafts (feed.review)."""
+        return self.role != "contributor"
+
+    @property
     def actor(self) -> str:
         return f"user:{self.name}"
 
@@ -63,6 +71,7 @@ class Token:
     feed: str
     name: str
     created_at: int
+    scope: Scope = "publish"
     author: str | None = None
     """The user this token posts as (its byline), checked against the feed's users."""
 
@@ -70,14 +79,23 @@ class Token:
     def actor(self) -> str:
         return f"token:{self.name}({self.id})"
 
+    @property
+    def may_publish(self) -> bool:
+        return self.scope == "publish"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "feed": self.feed,
             "name": self.name,
             "created_at": self.created_at,
+            "scope": self.scope,
             "author": self.author,
         }
+
+
+def _scope(raw: bytes | None) -> Scope:
+    return "draft" if raw == b"draft" else "publish"
 
 
 DISPLAY_NAME_MAX = 80
@@ -119,7 +137,7 @@ class Accounts:
         if not USERNAME_RE.match(name):
             raise InvalidInput("a user name is 1-64 letters, digits or _.@-", field="name")
         if not is_role(role):
-            raise InvalidInput("role is admin or editor", field="role")
+            raise InvalidInput("role is admin, editor or contributor", field="role")
         user = User(name, role, frozenset(feeds), hash_password(password))
         async with translated():
             if not await self.redis.sadd(keys.USERS, name):
@@ -192,7 +210,7 @@ class Accounts:
 
     async def set_role(self, name: str, role: str) -> User:
         if not is_role(role):
-            raise InvalidInput("role is admin or editor", field="role")
+            raise InvalidInput("role is admin, editor or contributor", field="role")
         user = dataclasses.replace(await self.get_user(name), role=role)
         async with translated():
             await self._save(user)
@@ -221,18 +239,27 @@ class Accounts:
 
     # -- API tokens -----------------------------------------------------------
     async def create_token(
-        self, feed: str, name: str, author: str | None = None
+        self, feed: str, name: str, scope: str = "publish", author: str | None = None
     ) -> tuple[str, Token]:
         """A new token for one feed: (the secret, shown once; its record).
 
-        ``author``: the user it posts as, who must work on the feed.
+        ``author``: the user it posts as (its byline), who must work on the feed.
         """
         name = " ".join(str(name).split())[:100] or "token"
+        if scope not in ("publish", "draft"):
+            raise InvalidInput("a token's scope is publish or draft", field="scope")
         if author:
             author = (await self.colleague(feed, author)).name
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_digest(secret)
-        token = Token(digest[:12], feed, name, now_ms(), author or None)
+        token = Token(
+            digest[:12],
+            feed,
+            name,
+            now_ms(),
+            "draft" if scope == "draft" else "publish",
+            author=author or None,
+        )
         async with translated():
             await self.redis.hset(
                 keys.token(digest),
@@ -241,6 +268,7 @@ class Accounts:
                     "feed": feed,
                     "name": name,
                     "created_at": token.created_at,
+                    "scope": token.scope,
                     "author": token.author or "",
                 },
             )
@@ -259,7 +287,8 @@ class Accounts:
             as_str(raw[b"feed"]),
             as_str(raw[b"name"]),
             int(raw[b"created_at"]),
-            as_str(raw.get(b"author") or b"") or None,
+            _scope(raw.get(b"scope")),
+            author=as_str(raw.get(b"author") or b"") or None,
         )
 
     async def list_tokens(self, feed: str) -> list[Token]:
@@ -275,7 +304,8 @@ class Accounts:
                             feed,
                             as_str(raw[b"name"]),
                             int(raw[b"created_at"]),
-                            as_str(raw.get(b"author") or b"") or None,
+                            _scope(raw.get(b"scope")),
+                            author=as_str(raw.get(b"author") or b"") or None,
                         )
                     )
         return out

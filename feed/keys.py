@@ -165,6 +165,11 @@ def webhook_pos(feed: str) -> str:
     return _f(feed, "webhooks:pos")
 
 
+def presence(feed: str) -> str:
+    """Sorted set: 'user<TAB>entry<TAB>tab' -> last beat (ms) of an open admin page."""
+    return _f(feed, "presence")
+
+
 def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
     'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""

@@ -6,8 +6,10 @@
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed list
-    newsfeed user add NAME [--role admin|editor] [--feed F ...] [--display-name N] [--bio B]
-    newsfeed token create --feed F [--name N] [--author USER]   prints the token alone
+    newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
+                      [--display-name N] [--bio B]
+    newsfeed token create --feed F [--name N] [--drafts-only] [--author USER]
+                                                       prints the token alone
     newsfeed rebuild --feed F
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add a user (password from NEWSFEED_PASSWORD, a prompt, or generated)"
     )
     p.add_argument("name")
-    p.add_argument("--role", choices=("admin", "editor"), default="editor")
+    p.add_argument("--role", choices=("admin", "editor", "contributor"), default="editor")
     p.add_argument("--feed", action="append", default=[], help="grant a feed (repeatable)")
     p.add_argument("--display-name", default="", help="the name in bylines")
     p.add_argument("--bio", default="", help="a short public bio")
@@ -128,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("create", help="create an API token for a feed; prints the token alone")
     p.add_argument("--feed", required=True)
     p.add_argument("--name", default="cli")
+    p.add_argument(
+        "--drafts-only",
+        action="store_true",
+        help="the token saves drafts and submits them for review, never publishes",
+    )
     p.add_argument("--author", help="the user the token posts as (its byline)")
     data_dir(p)
     p.set_defaults(handler=cmd_token_create)
@@ -222,7 +229,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         await store.registry.get_feed(args.feed)
-        secret, _ = await accounts.create_token(args.feed, args.name, args.author)
+        scope = "draft" if args.drafts_only else "publish"
+        secret, _ = await accounts.create_token(args.feed, args.name, scope, args.author)
         print(secret)
         return 0
 

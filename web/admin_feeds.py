@@ -118,15 +118,21 @@ async def create_token(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
     form = await request.form()
     name = form_field(form, "name", 100) or "token"
+    scope = "draft" if form_field(form, "scope", 16) == "draft" else "publish"
     try:
         secret, token = await ctx.accounts.create_token(
-            ctx.feed.slug, name, form_field(form, "author", 64) or None
+            ctx.feed.slug, name, scope, form_field(form, "author", 64) or None
         )
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
         return RedirectResponse(f"/admin/feeds/{ctx.feed.slug}/settings", 303)
     await ctx.admin.record(
-        ctx.user.actor, "token.create", feed=ctx.feed.slug, token=token.id, name=token.name
+        ctx.user.actor,
+        "token.create",
+        feed=ctx.feed.slug,
+        token=token.id,
+        name=token.name,
+        scope=token.scope,
     )
     return await settings_page(request, ctx, status=201, new_token=secret)
 

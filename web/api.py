@@ -138,7 +138,11 @@ async def create_entry(request: Request) -> Response:
     data = await bylines.resolve(state(request).accounts, feed, data, default=token.author)
     data = await photo_refs.resolve(state(request).photos, feed, data)
     entry, created = await store.editorial.create_entry(
-        feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
+        feed,
+        data,
+        actor=token.actor,
+        idempotency_key=request.headers.get("idempotency-key"),
+        may_publish=token.may_publish,
     )
     extra = {"Location": f"/api/v1/feeds/{feed}/entries/{entry.id}"}
     if created:
@@ -157,7 +161,7 @@ async def edit_entry(request: Request) -> Response:
     data = await bylines.resolve(state(request).accounts, feed, data, default=None)
     data = await photo_refs.resolve(state(request).photos, feed, data)
     entry = await store.editorial.edit_entry(
-        feed, entry_id, data, if_match=version, actor=token.actor
+        feed, entry_id, data, if_match=version, actor=token.actor, may_publish=token.may_publish
     )
     metrics.PUBLISHED.labels("edit").inc()
     return entry_response(entry)
@@ -168,7 +172,11 @@ async def retract_entry(request: Request) -> Response:
     store = state(request).store
     token = await authorize(request, feed)
     entry = await store.editorial.retract_entry(
-        feed, entry_id, if_match=if_match(request), actor=token.actor
+        feed,
+        entry_id,
+        if_match=if_match(request),
+        actor=token.actor,
+        may_publish=token.may_publish,
     )
     metrics.PUBLISHED.labels("retract").inc()
     return entry_response(entry)

@@ -37,7 +37,7 @@ async def newsroom(services: Services, store: Stores, accounts: Accounts) -> Asy
     await add_user(accounts, "outsider", "editor", ("other",))
     await accounts.set_profile("olena", "  Olena   Kovalenko ", "Kyiv correspondent.")
     await accounts.set_profile("taras", "Taras <b>Shevchenko</b>", "")
-    secret, token = await accounts.create_token(FEED, "cms", "olena")
+    secret, token = await accounts.create_token(FEED, "cms", author="olena")
     assert token.author == "olena"
     anonymous, _ = await accounts.create_token(FEED, "wire")
     publisher = Publisher(services.base_url, FEED, secret)
@@ -62,7 +62,7 @@ async def test_profiles_are_plain_bounded_text(accounts: Accounts, store: Stores
     assert (await accounts.get_user("ed")).display_name == "Ed Doe"  # nothing changed
     await store.registry.create_feed("f", "F", "UTC")
     with pytest.raises(InvalidInput):  # a token can only post as a colleague of its feed
-        await accounts.create_token("f", "cms", "ed")
+        await accounts.create_token("f", "cms", author="ed")
     assert await accounts.list_tokens("f") == []
 
 

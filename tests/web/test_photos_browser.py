@@ -108,4 +108,3 @@ async def scroll_to_bottom(page: Any) -> None:
         await page.wait_for_timeout(60)
         if at_end:
             return
-
