@@ -47,6 +47,8 @@ class User:
     """The name in bylines ("Olena Kovalenko"); the user name when empty."""
     bio: str = ""
     """A short public bio (plain text)."""
+    avatar: str = ""
+    """A site-relative ``/media/<sha256>.jpg`` URL of a square avatar ('' for none)."""
 
     @property
     def byline(self) -> str:
@@ -98,6 +100,7 @@ def _scope(raw: bytes | None) -> Scope:
     return "draft" if raw == b"draft" else "publish"
 
 
+AVATAR_URL_RE = re.compile(r"^/media/[0-9a-f]{64}\.jpg$")
 DISPLAY_NAME_MAX = 80
 BIO_MAX = 300
 
@@ -154,6 +157,7 @@ class Accounts:
                 "feeds": orjson.dumps(sorted(user.feeds)),
                 "display_name": user.display_name,
                 "bio": user.bio,
+                "avatar": user.avatar,
             },
         )
 
@@ -171,6 +175,7 @@ class Accounts:
             as_str(raw[b"password_hash"]),
             display_name=as_str(raw.get(b"display_name") or b""),
             bio=as_str(raw.get(b"bio") or b""),
+            avatar=as_str(raw.get(b"avatar") or b""),
         )
 
     async def set_profile(self, name: str, display_name: Any, bio: Any) -> User:
@@ -180,6 +185,15 @@ class Accounts:
             display_name=profile_text(display_name, "display_name", DISPLAY_NAME_MAX),
             bio=profile_text(bio, "bio", BIO_MAX),
         )
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def set_avatar(self, name: str, url: str) -> User:
+        """Set (or with '' remove) the avatar: one of our own media URLs."""
+        if url and not AVATAR_URL_RE.match(url):
+            raise InvalidInput("an avatar is an uploaded image", field="avatar")
+        user = dataclasses.replace(await self.get_user(name), avatar=url)
         async with translated():
             await self._save(user)
         return user

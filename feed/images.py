@@ -148,11 +148,27 @@ def widths_for(width: int) -> list[int]:
     return sorted(set(out))
 
 
+AVATAR_SIZE = 192
+"""Avatars are square, 192 px (sharp at 96 CSS px on a 2x screen)."""
+
+
+def process_avatar(data: bytes) -> Processed:
+    """An avatar: the same checks, then the centre square at ``AVATAR_SIZE``."""
+    image = _decode(_open(data))
+    side = min(image.width, image.height, AVATAR_SIZE)
+    square = ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
+    return _renditions(square, [side])
+
+
 def process(data: bytes) -> Processed:
     """Check and re-encode one upload (see the module docstring)."""
     image = _decode(_open(data))
+    return _renditions(image, widths_for(image.width))
+
+
+def _renditions(image: Image.Image, widths: list[int]) -> Processed:
     renditions: list[Rendition] = []
-    for width in widths_for(image.width):
+    for width in widths:
         height = max(1, round(image.height * width / image.width))
         sized = image
         if width != image.width:

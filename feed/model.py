@@ -103,13 +103,16 @@ class Author:
 
     id: str
     name: str
+    avatar: str | None = None
+    """A site-relative ``/media/...`` URL of the author's square avatar."""
 
-    def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name}
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "avatar": self.avatar}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Author:
-        return cls(id=str(data["id"]), name=str(data["name"]))
+        avatar = data.get("avatar")
+        return cls(id=str(data["id"]), name=str(data["name"]), avatar=avatar or None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -168,13 +168,20 @@ def _authors(value: Any) -> tuple[Author, ...]:
         )
     out: list[Author] = []
     for item in value:
-        if not isinstance(item, Mapping) or set(item) != {"id", "name"}:
+        if not isinstance(item, Mapping) or not {"id", "name"} <= set(item) <= {
+            "id",
+            "name",
+            "avatar",
+        }:
             raise InvalidInput("authors must be a list of user names", field="authors")
         author_id = _plain(item["id"], "authors", 64)
         name = _plain(item["name"], "authors", AUTHOR_NAME_MAX) or author_id
         if not author_id or any(a.id == author_id for a in out):
             raise InvalidInput("authors must name distinct users", field="authors")
-        out.append(Author(author_id, name))
+        avatar = item.get("avatar") or None
+        if avatar is not None and not (isinstance(avatar, str) and _MEDIA_URL.match(avatar)):
+            raise InvalidInput("an author's avatar is an uploaded image", field="authors")
+        out.append(Author(author_id, name, avatar))
     return tuple(out)
 
 

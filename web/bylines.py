@@ -37,7 +37,7 @@ async def resolve(accounts: Accounts, feed: str, data: Any, *, default: str | No
     authors = []
     for name in names:
         user = await accounts.colleague(feed, name)
-        authors.append({"id": user.name, "name": user.byline})
+        authors.append({"id": user.name, "name": user.byline, "avatar": user.avatar or None})
     return {**data, "authors": authors}
 
 

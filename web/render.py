@@ -98,6 +98,8 @@ class Item:
     byline: str = ""
     """``By Olena Kovalenko and Taras Shevchenko`` ('' without authors)."""
     photo: Photo | None = None
+    avatars: tuple[str, ...] = ()
+    """The authors' avatar URLs, in byline order (decorative: the names are the text)."""
 
     @property
     def srcset_webp(self) -> str:
@@ -144,6 +146,7 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) ->
         correction_note=entry.correction_note,
         byline=lang.byline([a.name for a in entry.authors]),
         photo=entry.photo,
+        avatars=tuple(a.avatar for a in entry.authors if a.avatar),
     )
 
 
@@ -244,7 +247,14 @@ def live_blog(
                 **({"creditText": entry.photo.credit} if entry.photo.credit else {}),
             }
         if entry.authors:
-            updates[-1]["author"] = [{"@type": "Person", "name": a.name} for a in entry.authors]
+            updates[-1]["author"] = [
+                {
+                    "@type": "Person",
+                    "name": a.name,
+                    **({"image": base + a.avatar} if a.avatar else {}),
+                }
+                for a in entry.authors
+            ]
     times = [e.published_at for e in entries]
     modified_all = [e.updated_at or e.published_at for e in entries]
     doc = {

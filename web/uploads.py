@@ -28,6 +28,15 @@ class Uploads:
         await index.add(feed, manifest)
         return manifest
 
+    async def store_avatar(self, media: MediaStore, data: bytes) -> str:
+        """A square avatar through the same checks; its JPEG's URL."""
+        async with self._slots:
+            processed = await asyncio.to_thread(images.process_avatar, data)
+            for r in processed.renditions:
+                await asyncio.to_thread(media.put, r.name, r.data)
+        jpeg = next(r for r in processed.renditions if r.content_type == "image/jpeg")
+        return f"/media/{jpeg.name}"
+
 
 def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """File names as site-relative URLs (``/media/<name>``)."""

@@ -7,12 +7,15 @@ from typing import Any
 import orjson
 import pytest
 
+from feed.cursor import parse_stream_id
 from feed.diff import text_of, words
 from feed.documents import FeedInfo, render_atom, render_json, render_rss
 from feed.errors import InvalidInput
+from feed.livestream import LiveMessage
 from feed.model import Entry, Event, project, to_rfc3339
 from feed.trail import trail
 from feed.validate import edit_entry, new_entry, retract_entry
+from feed.webhooks import event_body
 
 NOW = 1_790_000_000_000
 
@@ -184,3 +187,22 @@ def test_feeds_carry_the_correction_escaped_and_the_key_event() -> None:
     assert item["_newsfeed"]["correction_note"] == note
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in item["content_html"]
     assert "<script>" not in item["content_html"]
+
+
+def test_webhook_payloads_carry_the_correction_key_event_byline_and_photo() -> None:
+    first = create(
+        key_event=True,
+        authors=[{"id": "olena", "name": "Olena Kovalenko", "avatar": None}],
+        body="<p>Three.</p>",
+    ).entry
+    fixed = edit_entry(
+        first, {"body": "<p>Four.</p>", "correction": "It said three."}, actor="a", now=NOW + 1
+    ).entry
+    (op,) = project({"e1": first}, [Event("edit", fixed, "a", NOW + 1)])
+    message = LiveMessage(parse_stream_id("5-0"), op.type, op.entry_id, op.version, op.data)
+    body = orjson.loads(event_body("news", "ep", message))
+    assert body["type"] == "update"
+    assert body["entry"]["correction_note"] == "It said three."
+    assert body["entry"]["key_event"] is True
+    assert body["entry"]["authors"][0]["name"] == "Olena Kovalenko"
+    assert "photo" in body["entry"]

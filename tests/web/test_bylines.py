@@ -14,7 +14,8 @@ from feed.accounts import Accounts
 from feed.errors import InvalidInput
 from feed.stores import Stores
 from tests.conftest import Services, make_feed
-from tests.web.admin_util import add_user
+from tests.feed.test_images import SVG, jpeg_with_gps
+from tests.web.admin_util import add_user, signed_in
 from tests.web.helpers import Publisher
 from tests.web.test_api import eventually
 
@@ -71,14 +72,16 @@ async def test_a_token_posts_as_its_author_and_credits_colleagues(
 ) -> None:
     publisher, wire = newsroom
     mine = await publisher.post("Shelling in Kharkiv")
-    assert mine["authors"] == [{"id": "olena", "name": "Olena Kovalenko"}]
+    assert mine["authors"] == [{"id": "olena", "name": "Olena Kovalenko", "avatar": None}]
     both = await publisher.post("Talks resume", authors=["taras", "olena"])
     assert [a["id"] for a in both["authors"]] == ["taras", "olena"]
     assert both["authors"][0]["name"] == "Taras <b>Shevchenko</b>"  # text, escaped on pages
     nobody = await wire.post("Wire copy")
     assert nobody["authors"] == []
     credited = await wire.edit(nobody, authors=["taras"])
-    assert credited["authors"] == [{"id": "taras", "name": "Taras <b>Shevchenko</b>"}]
+    assert credited["authors"] == [
+        {"id": "taras", "name": "Taras <b>Shevchenko</b>", "avatar": None}
+    ]
     assert credited["updated_at"] is None  # a byline fix is silent
 
     for bad in (["outsider"], ["nobody"], [{"id": "olena", "name": "Forged Name"}],
@@ -95,7 +98,8 @@ async def test_a_token_posts_as_its_author_and_credits_colleagues(
     await publisher.projected(both)
     await publisher.projected(mine)
     got = (await publisher.client.get(f"{API}/{mine['id']}")).json()
-    assert got["authors"] == [{"id": "olena", "name": "Olena Kovalenko"}] and got["version"] == 1
+    assert got["authors"] == [{"id": "olena", "name": "Olena Kovalenko", "avatar": None}]
+    assert got["version"] == 1
 
     async with httpx.AsyncClient(base_url=services.base_url) as http:
         for path in (f"/feeds/{FEED}", f"/embed/{FEED}", f"/feeds/{FEED}/entries/{both['id']}"):
@@ -116,3 +120,34 @@ async def test_a_token_posts_as_its_author_and_credits_colleagues(
         assert "<author><name>Olena Kovalenko</name></author>" in atom
         rss = (await http.get(f"/feeds/{FEED}.rss")).text
         assert "<dc:creator>Olena Kovalenko</dc:creator>" in rss
+
+
+async def test_an_avatar_goes_through_the_image_path_and_into_bylines(
+    services: Services, newsroom: Any, accounts: Accounts
+) -> None:
+    publisher, _ = newsroom
+    await add_user(accounts, "chief", "admin")
+    path = "/admin/users/olena/avatar"
+    async with signed_in(services.base_url, "chief") as (client, csrf):
+        headers = {"X-CSRF-Token": csrf, "Origin": services.base_url}
+        r = await client.post(
+            path, content=SVG, headers={**headers, "Content-Type": "image/svg+xml"}
+        )
+        assert r.status_code == 415
+        assert (await accounts.get_user("olena")).avatar == ""  # nothing changed
+        r = await client.post(
+            path, content=jpeg_with_gps(), headers={**headers, "Content-Type": "image/jpeg"}
+        )
+        assert r.status_code == 201, r.text
+        avatar = r.json()["avatar"]
+        r = await client.post(path, content=jpeg_with_gps(), headers={"Content-Type": "image/jpeg"})
+        assert r.status_code == 403  # no CSRF token, no upload
+        got = await client.get(avatar)
+        assert got.status_code == 200 and b"GPS" not in got.content and b"Canon" not in got.content
+    assert (await accounts.get_user("olena")).avatar == avatar
+    entry = await publisher.post("With a face")
+    assert entry["authors"] == [{"id": "olena", "name": "Olena Kovalenko", "avatar": avatar}]
+    await publisher.projected(entry)
+    async with httpx.AsyncClient(base_url=services.base_url) as http:
+        page = (await http.get(f"/feeds/{FEED}/entries/{entry['id']}")).text
+        assert f'<img class="nf-avatar" src="{avatar}" width="24" height="24" alt=""' in page

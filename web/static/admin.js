@@ -323,3 +323,31 @@
     if (id.value) alt.required = true;
   });
 })();
+
+/* Avatars (users page): the same upload path as photos, squared by the server. */
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-avatar-upload]"), function (box) {
+    var input = box.querySelector("[data-avatar-file]");
+    var img = box.querySelector("img.avatar-img");
+    var status = box.querySelector(".avatar-status");
+    var csrf = box.closest("form").querySelector("input[name=csrf_token]");
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file) return;
+      status.textContent = "Uploading…";
+      fetch(box.dataset.avatarUpload, {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream",
+          "X-CSRF-Token": csrf ? csrf.value : "", Accept: "application/json" },
+      }).then(function (r) {
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      }).then(function (res) {
+        if (!res.ok) throw new Error(res.body && res.body.detail || "the upload failed");
+        img.src = res.body.avatar;
+        img.hidden = false;
+        status.textContent = "Avatar saved.";
+      }).catch(function (err) { status.textContent = "Not saved: " + err.message; });
+    });
+  });
+})();

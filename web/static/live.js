@@ -208,7 +208,20 @@
     if (names.length) {
       var joined = names.join(", ");
       try { joined = new Intl.ListFormat(this.lang, { type: "conjunction" }).format(names); } catch (x) { /* old browser */ }
-      main.appendChild(el("p", "nf-byline", fill(this.msg.by, "names", joined)));
+      var by = el("p", "nf-byline");
+      var origin = this.origin;
+      (e.authors || []).forEach(function (au) {
+        if (!au || !MEDIA.test(String(au.avatar || ""))) return;
+        var av = el("img", "nf-avatar");
+        av.width = 24;
+        av.height = 24;
+        av.alt = "";
+        av.loading = "lazy";
+        av.src = origin + au.avatar;
+        by.appendChild(av);
+      });
+      by.appendChild(document.createTextNode(fill(this.msg.by, "names", joined)));
+      main.appendChild(by);
     }
     if (e.updated_at && e.updated_at !== e.corrected_at) {
       var mark = String(this.msg.updated).split("{time}");
