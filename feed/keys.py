@@ -56,7 +56,7 @@ def _f(feed: str, name: str) -> str:
 
 
 def meta(feed: str) -> str:
-    """Hash: title, timezone, language, created_at."""
+    """Hash: title, timezone, language, pair (the paired feed), created_at."""
     return _f(feed, "meta")
 
 
@@ -163,6 +163,11 @@ def webhook_dead(feed: str) -> str:
 def webhook_pos(feed: str) -> str:
     """String: the live-stream id up to which webhook deliveries were queued."""
     return _f(feed, "webhooks:pos")
+
+
+def translations(feed: str) -> str:
+    """Hash: entry id -> the id of its translation in the paired feed (feed.pairing)."""
+    return _f(feed, "translations")
 
 
 def presence(feed: str) -> str:

@@ -28,6 +28,8 @@ class FeedMeta:
     created_at: int
     language: str = DEFAULT_LANGUAGE
     """BCP 47: what the reader pages, embed and feed documents speak."""
+    pair: str = ""
+    """The feed that translates this one ('' if none; feed.pairing)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class FeedMeta:
             "title": self.title,
             "timezone": self.timezone,
             "language": self.language,
+            "pair": self.pair or None,
         }
 
 
@@ -120,6 +123,7 @@ class FeedRegistry:
             as_str(raw.get(b"timezone")) or "UTC",
             int(raw.get(b"created_at") or 0),
             as_str(raw.get(b"language")) or DEFAULT_LANGUAGE,
+            as_str(raw.get(b"pair")),
         )
 
     async def list_feeds(self) -> list[str]:

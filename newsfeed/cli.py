@@ -5,6 +5,8 @@
     newsfeed worker                                    one worker process
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
+    newsfeed feed pair SLUG OTHER                      two feeds translate each other
+    newsfeed feed unpair SLUG
     newsfeed feed list
     newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
                       [--display-name N] [--bio B]
@@ -32,6 +34,7 @@ from typing import Any
 
 from feed.accounts import Accounts
 from feed.errors import FeedError
+from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
@@ -106,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", help="BCP 47 language of the pages (en, uk, ...)")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_set)
+    p = feed.add_parser("pair", help="declare two feeds translations of each other")
+    p.add_argument("slug")
+    p.add_argument("other")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_pair)
+    p = feed.add_parser("unpair", help="end a feed's pairing")
+    p.add_argument("slug")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_unpair)
     p = feed.add_parser("list", help="list feeds")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_list)
@@ -181,6 +193,25 @@ def cmd_feed_set(args: argparse.Namespace, settings: Settings) -> int:
             args.slug, title=args.title, timezone=args.timezone, language=args.language
         )
         print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
+        return 0
+
+    return _admin(settings, act)
+
+
+def cmd_feed_pair(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        a, b = await Pairing(store.redis, store.registry, store.editorial).pair(
+            args.slug, args.other
+        )
+        print(f"{a.slug}\t{a.language}\t<->\t{b.slug}\t{b.language}")
+        return 0
+
+    return _admin(settings, act)
+
+
+def cmd_feed_unpair(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        await Pairing(store.redis, store.registry, store.editorial).unpair(args.slug)
         return 0
 
     return _admin(settings, act)

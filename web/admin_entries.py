@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from feed.errors import Forbidden, InvalidInput, PreconditionFailed
 from feed.model import Entry, Event, to_rfc3339
+from feed.pairing import Pairing
 from feed.review import in_review
 from feed.validate import sanitize_body
 from web import bylines, photo_refs
@@ -197,6 +198,11 @@ async def entry_page(
         who=who,
         in_review=in_review(entry),
         can_change=ctx.user.may_publish or (in_review(entry) and mine),
+        translation=(
+            await Pairing(ctx.store.redis, ctx.store.registry, ctx.store.editorial).translations(
+                ctx.feed, [entry.id]
+            )
+        ).get(entry.id),
         values=values or values_of(entry, ctx.feed.timezone),
         version=version or entry.version,
         base=version or entry.version,

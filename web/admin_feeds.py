@@ -83,6 +83,13 @@ async def settings_page(
         dead=await hooks.list_dead(feed.slug, DEAD_SHOWN),
         dead_count=await hooks.count_dead(feed.slug),
         snippets=embed_snippets(site_base(request), feed.slug, feed.title),
+        pair_choices=[
+            m
+            for m in [
+                await ctx.store.registry.get_feed(s) for s in await ctx.store.registry.list_feeds()
+            ]
+            if m.slug != feed.slug and m.language != feed.language
+        ],
     )
 
 
