@@ -13,14 +13,13 @@ import secrets
 from typing import Any, Literal, TypeGuard
 
 import orjson
-import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, translated
 
 Role = Literal["admin", "editor", "contributor"]
 ROLES: tuple[Role, ...] = ("admin", "editor", "contributor")
@@ -129,7 +128,7 @@ def token_digest(token: str) -> str:
 
 
 class Accounts:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
 
     # -- users --------------------------------------------------------------

@@ -14,13 +14,12 @@ import re
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys, review, scripts, validate
 from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import Commands, as_str, script_then, translated
+from feed.redis_io import Client, Commands, as_str, register, script_then, translated, wake_shards
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -31,13 +30,13 @@ class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
     def __init__(
-        self, redis: aioredis.Redis, registry: FeedRegistry, durability: Durability | None = None
+        self, redis: Client, registry: FeedRegistry, durability: Durability | None = None
     ) -> None:
         self.redis: Commands = redis
         self.registry = registry
         self.durability = durability or Durability()
-        self._append = redis.register_script(scripts.APPEND)
-        self._wake = ("XADD", keys.WAKE, "MAXLEN", "~", 10_000, "*", "feed")
+        self._append = register(redis, scripts.APPEND)
+        self._wake_shards = wake_shards(redis)
 
     async def create_entry(
         self,
@@ -227,7 +226,11 @@ class Editorial:
         # hint (a hint: sent whatever the outcome) and, unless durability is
         # "none", WAITAOF (and WAIT), covering both writes before it. A replayed
         # Idempotency-Key waits too: its hint is a write after the original's.
-        after = [(*self._wake, feed), *self.durability.commands()]
+        wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
+        after = [
+            ("XADD", wake, "MAXLEN", "~", 10_000, "*", "feed", feed),
+            *self.durability.commands(),
+        ]
         async with translated():
             replies = await script_then(self.redis, self._append, key_list, args, *after)
         result: list[bytes] = replies[0]

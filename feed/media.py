@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys
-from feed.redis_io import Commands, translated
+from feed.redis_io import Client, Commands, translated
 
 NAME_RE = re.compile(r"^[0-9a-f]{64}\.(?:webp|jpg)$")
 PHOTO_ID_RE = re.compile(r"^ph_[0-9a-f]{24}$")
@@ -82,7 +81,7 @@ class FilesystemMediaStore:
 class PhotoIndex:
     """The manifests of a feed's uploaded photos, by id, in Redis."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
 
     async def add(self, feed: str, manifest: dict[str, Any]) -> None:

@@ -12,17 +12,15 @@ completes it.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
-
 from feed import keys
 from feed.editorial import Editorial
 from feed.errors import Conflict, InvalidInput, NotFound
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, translated
 from feed.registry import FeedMeta, FeedRegistry
 
 
 class Pairing:
-    def __init__(self, redis: aioredis.Redis, registry: FeedRegistry, editorial: Editorial) -> None:
+    def __init__(self, redis: Client, registry: FeedRegistry, editorial: Editorial) -> None:
         self.redis: Commands = redis
         self.registry = registry
         self.editorial = editorial

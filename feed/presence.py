@@ -14,11 +14,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import redis.asyncio as aioredis
-
 from feed import keys
 from feed.model import now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, translated
 
 TTL_MS = 10_000
 """A tab that has not beaten for this long has left."""
@@ -60,7 +58,7 @@ def others(seen: list[Seen], user: str) -> list[Seen]:
 
 
 class Presence:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
 
     async def beat(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from feed.cluster import ClusterURL, is_cluster_url
 from feed.durability import MODES, Durability
 from feed.errors import ConfigError
 
@@ -21,7 +22,13 @@ from feed.errors import ConfigError
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None
-    """None means: start the embedded server in ``data_dir``."""
+    """None means: start the embedded server in ``data_dir``. A
+    ``redis+cluster://host:port,host:port`` URL names a Redis Cluster by
+    seed nodes (``feed.cluster``)."""
+    queue_url: str | None = None
+    """The Redis of arq's job queue (``NEWSFEED_QUEUE_URL``); unset: the
+    ``redis_url`` one. Required on a cluster: arq's transactions span keys
+    of different slots, so its queue lives on a plain Redis."""
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -62,6 +69,17 @@ class Settings:
     def embedded(self) -> bool:
         return self.redis_url is None
 
+    @property
+    def clustered(self) -> bool:
+        return self.redis_url is not None and is_cluster_url(self.redis_url)
+
+    def queue_redis_url(self) -> str:
+        """Where arq's queue lives: ``queue_url``, else the one Redis."""
+        url = self.queue_url or self.redis_url
+        if url is None:
+            raise ConfigError("no Redis configured (REDIS_URL)")
+        return url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
@@ -69,6 +87,7 @@ class Settings:
         if env.get("REDIS_URL"):
             values["redis_url"] = env["REDIS_URL"]
         mapping: dict[str, tuple[str, Callable[[str], object]]] = {
+            "queue_url": ("NEWSFEED_QUEUE_URL", str),
             "secret_key": ("NEWSFEED_SECRET_KEY", str),
             "host": ("NEWSFEED_HOST", str),
             "port": ("NEWSFEED_PORT", int),
@@ -107,18 +126,22 @@ class Settings:
 
     def validated(self) -> Settings:
         if self.redis_url is not None:
-            parts = urlsplit(self.redis_url)
-            if parts.scheme not in ("redis", "rediss", "unix") or not (
-                parts.hostname or parts.path
-            ):
-                raise ConfigError(
-                    f"REDIS_URL={self.redis_url!r} is not a redis://, rediss:// or unix:// URL"
-                )
-            if not self.secret_key:
-                raise ConfigError(
-                    "NEWSFEED_SECRET_KEY must be set when REDIS_URL is set "
-                    "(there is no default secret key outside the embedded mode)"
-                )
+            if is_cluster_url(self.redis_url):
+                ClusterURL.parse(self.redis_url)
+                if self.queue_url is None:
+                    raise ConfigError(
+                        "REDIS_URL names a Redis Cluster: set NEWSFEED_QUEUE_URL to a plain "
+                        "Redis for the job queue (arq's transactions span slots)"
+                    )
+            else:
+                _check_plain_url("REDIS_URL", self.redis_url)
+        if self.queue_url is not None:
+            _check_plain_url("NEWSFEED_QUEUE_URL", self.queue_url)
+        if self.redis_url is not None and not self.secret_key:
+            raise ConfigError(
+                "NEWSFEED_SECRET_KEY must be set when REDIS_URL is set "
+                "(there is no default secret key outside the embedded mode)"
+            )
         if self.secret_key and len(self.secret_key) < 16:
             raise ConfigError("NEWSFEED_SECRET_KEY must be at least 16 characters")
         if not 0 < self.port < 65536:
@@ -169,6 +192,16 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
         return f"http://{host}:{self.port}"
+
+
+def _check_plain_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError(
+            f"{name}={url!r} is not a redis://, rediss://, unix:// "
+            + ("" if name == "NEWSFEED_QUEUE_URL" else "or redis+cluster:// ")
+            + "URL"
+        )
 
 
 def _bool(raw: str) -> bool:

@@ -1,7 +1,9 @@
 """The ``newsfeed`` command: run the services and administer feeds.
 
-    newsfeed run [--host H] [--port P] [--data-dir D]   web + worker (+ embedded Redis)
-    newsfeed web [--host H] [--port P]                 one web process
+    newsfeed run [--host H] [--port P] [--data-dir D] [--processes N|auto]
+                                                       web + worker (+ embedded Redis)
+    newsfeed web [--host H] [--port P] [--processes N|auto]
+                                                       web processes on one port
     newsfeed worker                                    one worker process
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
@@ -38,7 +40,7 @@ from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
-from newsfeed import logs, supervisor
+from newsfeed import logs, supervisor, webpool
 from newsfeed.supervisor import check_redis, redis_url_for, services
 from web.app import create_app
 from web.serve import serve
@@ -74,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, help="embedded store directory (default ./var)")
 
+    def processes(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--processes",
+            default="1",
+            metavar="N|auto",
+            help="web processes on the one port, each with its own live hub "
+            "(auto: one per core; default 1)",
+        )
+
     def bind(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", help="bind address (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="HTTP port (default 8000)")
@@ -83,10 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bind(p)
     data_dir(p)
+    processes(p)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("web", help="run one web process (needs REDIS_URL)")
+    p = sub.add_parser("web", help="run the web processes (needs REDIS_URL)")
     bind(p)
+    processes(p)
+    # Internal: a child of `newsfeed web --processes N` serves the parent's socket.
+    p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_web)
 
     p = sub.add_parser("worker", help="run one worker process (needs REDIS_URL)")
@@ -219,9 +234,8 @@ def cmd_feed_unpair(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
-        for slug in await store.registry.list_feeds():
-            meta = await store.registry.get_feed(slug)
-            print(f"{slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
+        for meta in await store.registry.describe_feeds():
+            print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)
@@ -281,8 +295,14 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     if settings.redis_url is None:
         raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
+    count = webpool.process_count(args.processes)
     check_redis(settings.redis_url, settings)
-    serve(create_app(settings), settings)
+    if args.listen_fd is not None:
+        serve(create_app(settings), settings, sockets=[webpool.adopt(args.listen_fd)])
+    elif count > 1:
+        return webpool.WebPool(settings, count).run()
+    else:
+        serve(create_app(settings), settings)
     return 0
 
 
@@ -295,4 +315,5 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    return supervisor.run(settings)
+    webpool.process_count(args.processes)  # a bad value fails before anything starts
+    return supervisor.run(settings, args.processes)

@@ -124,17 +124,17 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, web_processes: str = "1") -> int:
     if settings.redis_url is not None:
         check_redis(settings.redis_url, settings)
-        return _supervise(settings, settings.redis_url)
+        return _supervise(settings, settings.redis_url, web_processes)
     settings = settings.with_embedded_secret()
     with data_dir_lock(settings.data_dir):
         server = embedded_server(settings)
         server.start()
         try:
             _port_file(settings.data_dir).write_text(str(server.port))
-            return _supervise(settings, server.url)
+            return _supervise(settings, server.url, web_processes)
         finally:
             _port_file(settings.data_dir).unlink(missing_ok=True)
             server.stop()
@@ -160,14 +160,23 @@ def _bootstrap(settings: Settings, url: str) -> list[str]:
     return asyncio.run(go())
 
 
-def _supervise(settings: Settings, url: str) -> int:
+def _supervise(settings: Settings, url: str, web_processes: str = "1") -> int:
     for line in _bootstrap(settings, url):
         print(f"newsfeed: {line}", flush=True)
     env = dict(os.environ, REDIS_URL=url, NEWSFEED_SECRET_KEY=settings.secret_key)
     base = [sys.executable, "-m", "newsfeed"]
     children = {
         "web": subprocess.Popen(
-            [*base, "web", "--host", settings.host, "--port", str(settings.port)],
+            [
+                *base,
+                "web",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+                "--processes",
+                web_processes,
+            ],
             env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,

@@ -143,8 +143,8 @@ def signature(html: str) -> str:
 
 
 async def dashboard(request: Request, ctx: Ctx) -> Response:
-    slugs = await ctx.store.registry.list_feeds()
-    feeds = [await ctx.store.registry.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
+    slugs = [s for s in await ctx.store.registry.list_feeds() if ctx.user.can_edit(s)]
+    feeds = await ctx.store.registry.describe_feeds(slugs)
     return ctx.ui.page(request, "dashboard.html", title="Feeds", user=ctx.user, feeds=feeds)
 
 

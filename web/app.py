@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from feed import readiness
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError
 from feed.media import FilesystemMediaStore, PhotoIndex
@@ -38,11 +39,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     nf = state(request)
-    try:
-        await nf.store.redis.ping()
-    except Exception as exc:  # any failure means: not ready
+    why = await readiness.problem(nf.store.redis, nf.queue)
+    if why is not None:
         return JSONResponse(
-            {"status": "unavailable", "detail": f"Redis unreachable: {exc}"},
+            {"status": "unavailable", "detail": why},
             status_code=503,
             headers={"Cache-Control": "no-store"},
         )
@@ -81,6 +81,8 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = connect(redis_url)
+        queue_url = settings.queue_redis_url()
+        queue = None if queue_url == redis_url else connect(queue_url)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,
@@ -101,12 +103,15 @@ def create_app(settings: Settings) -> Starlette:
                     FilesystemMediaStore(settings.media_root),
                     PhotoIndex(redis),
                     Uploads(),
+                    queue,
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as
                 # uvicorn's app_state: the live connections are served there.
                 yield {live.LIVE_STATE: live.LiveServer(hub, settings.client_buffer_bytes)}
         finally:
             await redis.aclose()
+            if queue is not None:
+                await queue.aclose()
 
     return Starlette(
         routes=[*routes(), *admin.routes(settings)],

@@ -17,6 +17,7 @@ from feed.accounts import Accounts
 from feed.admin_store import AdminStore
 from feed.docstore import DocumentCache
 from feed.media import MediaStore, PhotoIndex
+from feed.redis_io import Client
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
@@ -40,6 +41,8 @@ class AppState:
     """Photo files (the filesystem under the data directory by default)."""
     photos: PhotoIndex
     uploads: Uploads
+    queue: Client | None = None
+    """arq's queue Redis when it is not ``store.redis`` (a cluster): for /readyz."""
 
 
 def state(conn: HTTPConnection) -> AppState:

@@ -121,7 +121,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             ),
         ],
         queue_name=keys.ARQ_QUEUE,
-        redis_settings=redis_settings(redis_url),
+        redis_settings=redis_settings(settings.queue_redis_url()),
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,
