@@ -30,6 +30,7 @@ from web import (
     admin_audit,
     admin_entries,
     admin_feeds,
+    admin_language,
     admin_pairing,
     admin_presence,
     admin_review,
@@ -38,7 +39,7 @@ from web import (
     photo_refs,
 )
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
-from web.admin_render import UI, flash, page_headers, parse_input_time
+from web.admin_render import UI, flash, page_headers, parse_input_time, ui_language
 from web.api import json_response
 from web.photos import read_upload
 from web.state import state
@@ -128,6 +129,7 @@ async def entries_html(request: Request, ctx: Ctx, entries: list[Entry]) -> str:
     shown = [e for e in entries if admin_review.shown_to(ctx.user, e, infos)]
     return ctx.ui.render(
         "_entries.html",
+        lang=ui_language(request),
         entries=editor_order(shown),
         queue=admin_review.queue(shown, infos) if ctx.user.may_publish else [],
         review=infos,
@@ -280,6 +282,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *admin_review.routes(guard),
         *admin_presence.routes(guard),
         *admin_pairing.routes(guard),
+        *admin_language.routes(guard),
         *admin_feeds.routes(guard),
         *admin_users.routes(guard),
         *admin_audit.routes(guard),
