@@ -255,6 +255,7 @@ async def entries_json(request: Request, ctx: Ctx) -> Response:
     html = await entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,
+        "readers": await state(request).hub.readers(ctx.feed.slug),
         "entries": [e.to_json() for e in entries],
         "html": html,
         "sig": signature(html),
