@@ -201,14 +201,17 @@ def _photo(value: Any) -> Photo | None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidInput("photo must be an object with the id of an upload", field="photo")
-    alt = _plain(value.get("alt") or "", "photo.alt", ALT_MAX)
+    try:  # the texts' errors name the field the request has: "photo"
+        alt = _plain(value.get("alt") or "", "photo.alt", ALT_MAX)
+        caption = _plain(value.get("caption") or "", "photo.caption", CAPTION_MAX) or None
+        credit = _plain(value.get("credit") or "", "photo.credit", CREDIT_MAX) or None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field="photo") from None
     if not alt:
         raise InvalidInput(
             "photo.alt is required: describe the photo for readers who cannot see it",
-            field="photo.alt",
+            field="photo",
         )
-    caption = _plain(value.get("caption") or "", "photo.caption", CAPTION_MAX) or None
-    credit = _plain(value.get("credit") or "", "photo.credit", CREDIT_MAX) or None
     try:
         sizes = tuple(
             PhotoSize(int(s["width"]), int(s["height"]), str(s["webp"]), str(s["jpeg"]))

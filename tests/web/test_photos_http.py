@@ -79,8 +79,8 @@ async def test_upload_strip_reference_and_serve(services: Services, kyiv: Publis
         assert item["image"].endswith(photo["sizes"][-1]["jpeg"])
     # alt text is required; an unknown or foreign photo id is refused
     for bad, field in [
-        ({"id": photo["id"]}, "photo.alt"),
-        ({"id": photo["id"], "alt": "   "}, "photo.alt"),
+        ({"id": photo["id"]}, "photo"),
+        ({"id": photo["id"], "alt": "   "}, "photo"),
         ({"id": "ph_" + "0" * 24, "alt": "x"}, "photo"),
         ({"id": photo["id"], "alt": "x", "sizes": []}, "photo"),
         ("ph_x", "photo"),
