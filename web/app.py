@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from feed import readiness
 from feed.admin_store import AdminStore
 from feed.errors import ConfigError, FeedError
+from feed.media import FilesystemMediaStore, PhotoIndex
 from feed.ratelimit import Budgets, RateLimits
 from feed.redis_io import connect
 from feed.settings import Settings
@@ -34,6 +35,7 @@ from web import (
     live,
     metrics,
     pages,
+    photos,
     syndication,
     webhook_api,
 )
@@ -42,6 +44,7 @@ from web.hub import Hub
 from web.limits import LimitMiddleware, live_admission
 from web.problems import feed_error, http_error
 from web.state import AppState, state
+from web.uploads import Uploads
 
 log = logging.getLogger("newsfeed.web")
 
@@ -76,6 +79,7 @@ def routes() -> list[BaseRoute]:
         *favicon.routes(),
         *api_docs.routes(),
         *api.routes(),
+        *photos.routes(),
         *live.routes(),
         *webhook_api.routes(),
         # Feed documents before any "/feeds/{feed}" page route: {feed} would
@@ -123,6 +127,9 @@ def create_app(settings: Settings) -> Starlette:
                     store.documents,
                     hub,
                     AdminStore(redis),
+                    FilesystemMediaStore(settings.media_root),
+                    PhotoIndex(redis),
+                    Uploads(),
                     queue,
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as
