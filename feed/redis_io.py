@@ -75,13 +75,15 @@ async def script_then(
     raise StoreUnavailable("Redis keeps losing its scripts")
 
 
+CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": False,
+    "health_check_interval": 15,
+    "socket_keepalive": True,
+    "retry_on_timeout": True,
+}
+"""How every client of the store is made (one server, or through Sentinel)."""
+
+
 def connect(url: str, **options: Any) -> aioredis.Redis:
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        url,
-        decode_responses=False,
-        health_check_interval=15,
-        socket_keepalive=True,
-        retry_on_timeout=True,
-        **options,
-    )
+    client: aioredis.Redis = aioredis.Redis.from_url(url, **{**CLIENT_OPTIONS, **options})
     return client

@@ -21,7 +21,11 @@ from feed.errors import ConfigError
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None
-    """None means: start the embedded server in ``data_dir``."""
+    """None (and no sentinels) means: start the embedded server in ``data_dir``."""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    """Redis Sentinel addresses: find the primary through them (``redis_io.open_redis``)."""
+    sentinel_primary: str = "newsfeed"
+    """The name the sentinels monitor the primary under."""
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -54,7 +58,7 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        return self.redis_url is None
+        return self.redis_url is None and not self.sentinels
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -84,6 +88,8 @@ class Settings:
             "webhook_allow_private": ("NEWSFEED_WEBHOOK_ALLOW_PRIVATE", _bool),
             "worker_metrics_port": ("NEWSFEED_WORKER_METRICS_PORT", int),
             "durability": ("NEWSFEED_DURABILITY", str),
+            "sentinels": ("NEWSFEED_SENTINELS", _addresses),
+            "sentinel_primary": ("NEWSFEED_SENTINEL_PRIMARY", str),
             "durability_timeout_seconds": ("NEWSFEED_DURABILITY_TIMEOUT_SECONDS", float),
         }
         for attr, (var, conv) in mapping.items():
@@ -107,11 +113,13 @@ class Settings:
                 raise ConfigError(
                     f"REDIS_URL={self.redis_url!r} is not a redis://, rediss:// or unix:// URL"
                 )
-            if not self.secret_key:
-                raise ConfigError(
-                    "NEWSFEED_SECRET_KEY must be set when REDIS_URL is set "
-                    "(there is no default secret key outside the embedded mode)"
-                )
+        if not self.embedded and not self.secret_key:
+            raise ConfigError(
+                "NEWSFEED_SECRET_KEY must be set when REDIS_URL or NEWSFEED_SENTINELS is set "
+                "(there is no default secret key outside the embedded mode)"
+            )
+        if self.sentinels and not self.sentinel_primary:
+            raise ConfigError("NEWSFEED_SENTINEL_PRIMARY must name the monitored primary")
         if self.secret_key and len(self.secret_key) < 16:
             raise ConfigError("NEWSFEED_SECRET_KEY must be at least 16 characters")
         if not 0 < self.port < 65536:
@@ -162,6 +170,17 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
         return f"http://{host}:{self.port}"
+
+
+def _addresses(raw: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port``: the sentinels."""
+    out = []
+    for part in raw.split(","):
+        host, colon, port = part.strip().rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(part)
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)
 
 
 def _bool(raw: str) -> bool:

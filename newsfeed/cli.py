@@ -34,7 +34,7 @@ from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
 from newsfeed import logs, supervisor
-from newsfeed.supervisor import check_redis, redis_url_for, services
+from newsfeed.supervisor import check_redis, services, store_settings
 from web.app import create_app
 from web.serve import serve
 from workers.main import run_worker
@@ -139,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _admin(
     settings: Settings, action: Callable[[Stores, Accounts], Coroutine[Any, Any, int]]
 ) -> int:
-    with redis_url_for(settings) as url:
+    with store_settings(settings) as connected:
 
         async def go() -> int:
-            async with services(url, settings) as (store, accounts):
+            async with services(connected) as (store, accounts):
                 await store.redis.ping()
                 return await action(store, accounts)
 
@@ -235,17 +235,19 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- services -------------------------------------------------------------------
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url, settings)
+    if settings.embedded:
+        raise FeedError("newsfeed web needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)")
+    check_redis(settings)
     serve(create_app(settings), settings)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed worker needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url, settings)
+    if settings.embedded:
+        raise FeedError(
+            "newsfeed worker needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)"
+        )
+    check_redis(settings)
     run_worker(settings)
     return 0
 

@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from feed.admin_store import AdminStore
+from feed.client import open_redis
 from feed.errors import ConfigError, FeedError
-from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
 from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
@@ -69,15 +69,14 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(settings: Settings) -> Starlette:
-    if settings.redis_url is None:
+    if settings.embedded:
         raise ConfigError(
             "the web app needs REDIS_URL (newsfeed run sets it for the embedded server)"
         )
-    redis_url = settings.redis_url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = connect(redis_url)
+        redis = open_redis(settings)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,
