@@ -13,20 +13,22 @@ import secrets
 from typing import Any, Literal, TypeGuard
 
 import orjson
-import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.model import now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, translated
 
-Role = Literal["admin", "editor"]
+Role = Literal["admin", "editor", "contributor"]
+ROLES: tuple[Role, ...] = ("admin", "editor", "contributor")
+Scope = Literal["publish", "draft"]
+"""What an API token may do: publish, or only write drafts and submit them."""
 
 
 def is_role(value: str) -> TypeGuard[Role]:
-    return value in ("admin", "editor")
+    return value in ROLES
 
 
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9_.@-]{1,64}$")
@@ -45,6 +47,11 @@ class User:
         return self.role == "admin" or feed in self.feeds
 
     @property
+    def may_publish(self) -> bool:
+        """Editors and admins publish; a contributor only drafts (feed.review)."""
+        return self.role != "contributor"
+
+    @property
     def actor(self) -> str:
         return f"user:{self.name}"
 
@@ -55,13 +62,28 @@ class Token:
     feed: str
     name: str
     created_at: int
+    scope: Scope = "publish"
 
     @property
     def actor(self) -> str:
         return f"token:{self.name}({self.id})"
 
+    @property
+    def may_publish(self) -> bool:
+        return self.scope == "publish"
+
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "feed": self.feed, "name": self.name, "created_at": self.created_at}
+        return {
+            "id": self.id,
+            "feed": self.feed,
+            "name": self.name,
+            "created_at": self.created_at,
+            "scope": self.scope,
+        }
+
+
+def _scope(raw: bytes | None) -> Scope:
+    return "draft" if raw == b"draft" else "publish"
 
 
 def hash_password(password: str) -> str:
@@ -75,7 +97,7 @@ def token_digest(token: str) -> str:
 
 
 class Accounts:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
 
     # -- users --------------------------------------------------------------
@@ -86,7 +108,7 @@ class Accounts:
         if not USERNAME_RE.match(name):
             raise InvalidInput("a user name is 1-64 letters, digits or _.@-", field="name")
         if not is_role(role):
-            raise InvalidInput("role is admin or editor", field="role")
+            raise InvalidInput("role is admin, editor or contributor", field="role")
         user = User(name, role, frozenset(feeds), hash_password(password))
         async with translated():
             if not await self.redis.sadd(keys.USERS, name):
@@ -131,7 +153,7 @@ class Accounts:
 
     async def set_role(self, name: str, role: str) -> User:
         if not is_role(role):
-            raise InvalidInput("role is admin or editor", field="role")
+            raise InvalidInput("role is admin, editor or contributor", field="role")
         user = dataclasses.replace(await self.get_user(name), role=role)
         async with translated():
             await self._save(user)
@@ -159,12 +181,14 @@ class Accounts:
         return user
 
     # -- API tokens -----------------------------------------------------------
-    async def create_token(self, feed: str, name: str) -> tuple[str, Token]:
+    async def create_token(self, feed: str, name: str, scope: str = "publish") -> tuple[str, Token]:
         """A new token for one feed: (the secret, shown once; its record)."""
         name = " ".join(str(name).split())[:100] or "token"
+        if scope not in ("publish", "draft"):
+            raise InvalidInput("a token's scope is publish or draft", field="scope")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_digest(secret)
-        token = Token(digest[:12], feed, name, now_ms())
+        token = Token(digest[:12], feed, name, now_ms(), "draft" if scope == "draft" else "publish")
         async with translated():
             await self.redis.hset(
                 keys.token(digest),
@@ -173,6 +197,7 @@ class Accounts:
                     "feed": feed,
                     "name": name,
                     "created_at": token.created_at,
+                    "scope": token.scope,
                 },
             )
             await self.redis.sadd(keys.tokens(feed), digest)
@@ -186,7 +211,11 @@ class Accounts:
         if not raw:
             return None
         return Token(
-            as_str(raw[b"id"]), as_str(raw[b"feed"]), as_str(raw[b"name"]), int(raw[b"created_at"])
+            as_str(raw[b"id"]),
+            as_str(raw[b"feed"]),
+            as_str(raw[b"name"]),
+            int(raw[b"created_at"]),
+            _scope(raw.get(b"scope")),
         )
 
     async def list_tokens(self, feed: str) -> list[Token]:
@@ -198,7 +227,11 @@ class Accounts:
                 if raw:
                     out.append(
                         Token(
-                            as_str(raw[b"id"]), feed, as_str(raw[b"name"]), int(raw[b"created_at"])
+                            as_str(raw[b"id"]),
+                            feed,
+                            as_str(raw[b"name"]),
+                            int(raw[b"created_at"]),
+                            _scope(raw.get(b"scope")),
                         )
                     )
         return out

@@ -20,11 +20,10 @@ import secrets
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys
 from feed.model import Event, now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, translated
 
 AUDIT_MAXLEN = 10_000
 
@@ -53,7 +52,7 @@ def _account_key(name: str) -> str:
 
 
 class AdminStore:
-    def __init__(self, redis: aioredis.Redis, policy: ThrottlePolicy | None = None) -> None:
+    def __init__(self, redis: Client, policy: ThrottlePolicy | None = None) -> None:
         self.redis: Commands = redis
         self.policy = policy or ThrottlePolicy()
 
@@ -97,8 +96,11 @@ class AdminStore:
 
     async def login_allowed(self, name: str, address: str) -> bool:
         account, addr = self._throttle_keys(name, address)
-        async with translated():
-            a, b = await self.redis.mget(account, addr)
+        # Two GETs, not one MGET: on a cluster the keys sit in different slots.
+        async with translated(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(account)
+            pipe.get(addr)
+            a, b = await pipe.execute()
         return int(a or 0) < self.policy.per_account and int(b or 0) < self.policy.per_address
 
     async def login_failed(self, name: str, address: str) -> None:

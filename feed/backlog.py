@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 CAP = 100_000
 
 
 class Backlog:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client, queue: Client | None = None) -> None:
         self.redis: Commands = redis
-        self._count_after = redis.register_script(scripts.COUNT_AFTER)
+        self.queue: Commands = redis if queue is None else queue
+        """The Redis of arq's queue (``Settings.queue_url``)."""
+        self._count_after = register(redis, scripts.COUNT_AFTER)
 
     async def unprojected(self, feed: str, cap: int = CAP) -> int:
         """Editorial events not yet on the public view (at most ``cap``)."""
@@ -25,7 +25,7 @@ class Backlog:
     async def queued_jobs(self) -> int:
         """arq jobs waiting (including deferred webhook retries)."""
         async with translated():
-            return int(await self.redis.zcard(keys.ARQ_QUEUE))
+            return int(await self.queue.zcard(keys.ARQ_QUEUE))
 
     async def dead_letters(self, feed: str) -> int:
         async with translated():

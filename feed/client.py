@@ -19,14 +19,22 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
-from feed.redis_io import CLIENT_OPTIONS, connect
+from feed.redis_io import Client, connect
 from feed.settings import Settings
+
+CLIENT_OPTIONS: dict[str, Any] = {
+    "decode_responses": False,
+    "health_check_interval": 15,
+    "socket_keepalive": True,
+    "retry_on_timeout": True,
+}
+"""What ``redis_io.connect`` gives a single server's client, for the primary too."""
 
 SENTINEL_TIMEOUT = 1.0
 """Seconds for each question to a sentinel (one that is down is skipped)."""
 
 
-def open_redis(settings: Settings, **options: Any) -> aioredis.Redis:
+def open_redis(settings: Settings, **options: Any) -> Client:
     if settings.sentinels:
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(settings.sentinels),

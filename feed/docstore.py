@@ -11,20 +11,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
 from feed.cursor import format_stream_id
 from feed.documents import Document, FeedInfo, Format, render_all
 from feed.public import PublicView
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 from feed.registry import FeedMeta, FeedRegistry
 
 
 class DocumentCache:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
-        self._put = redis.register_script(scripts.PUT_DOCUMENTS)
+        self._put = register(redis, scripts.PUT_DOCUMENTS)
 
     async def get(self, feed: str, fmt: Format) -> Document | None:
         async with translated():

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 from feed.errors import ConfigError, Unavailable
-from feed.redis_io import Commands, as_str, translated, try_command
+from feed.redis_io import Commands, as_str, each_master, translated, try_command
 
 log = logging.getLogger("newsfeed")
 
@@ -111,26 +111,31 @@ async def check_server(redis: Commands, durability: Durability) -> None:
     if not durability.waits:
         return
     async with translated():
-        reply, error = await try_command(redis, "WAITAOF", 1, 0, 1000)
-        if error is not None:
-            raise durability.refusal(error)
-        if int(reply[0]) < 1:
-            raise durability.refusal("no local fsync confirmed within 1 s")
-        config, _ = await try_command(redis, "CONFIG", "GET", "appendfsync")
-        if config and as_str(config[-1]) == "everysec":
+        for target in await each_master(redis):  # each master of a cluster
+            await _check_one(redis, durability, target)
+
+
+async def _check_one(redis: Commands, durability: Durability, target: dict[str, Any]) -> None:
+    reply, error = await try_command(redis, "WAITAOF", 1, 0, 1000, **target)
+    if error is not None:
+        raise durability.refusal(error)
+    if int(reply[0]) < 1:
+        raise durability.refusal("no local fsync confirmed within 1 s")
+    config, _ = await try_command(redis, "CONFIG", "GET", "appendfsync", **target)
+    if config and as_str(config[-1]) == "everysec":
+        log.warning(
+            "Redis runs appendfsync everysec: with NEWSFEED_DURABILITY=%s each "
+            "editorial write waits for the next fsync (up to a second); "
+            "appendfsync always confirms within the same event-loop turn",
+            durability.mode,
+        )
+    if durability.mode == "replica":
+        info = await redis.info("replication", **target)
+        if not int(info.get("connected_slaves", 0)):
             log.warning(
-                "Redis runs appendfsync everysec: with NEWSFEED_DURABILITY=%s each "
-                "editorial write waits for the next fsync (up to a second); "
-                "appendfsync always confirms within the same event-loop turn",
-                durability.mode,
+                "NEWSFEED_DURABILITY=replica but the Redis primary has no replica "
+                "connected: editorial writes answer 503 until one is"
             )
-        if durability.mode == "replica":
-            info = await redis.info("replication")
-            if not int(info.get("connected_slaves", 0)):
-                log.warning(
-                    "NEWSFEED_DURABILITY=replica but the Redis primary has no replica "
-                    "connected: editorial writes answer 503 until one is"
-                )
 
 
 async def settle(redis: Commands, durability: Durability) -> None:
@@ -139,8 +144,9 @@ async def settle(redis: Commands, durability: Durability) -> None:
     ``redis`` must be a single-connection client: WAITAOF covers the
     writes of the connection it is sent on.
     """
-    replies = []
     async with translated():
-        for command in durability.commands():
-            replies.append(await redis.execute_command(*command))
-    durability.check(replies)
+        for target in await each_master(redis):  # a cluster: one connection per master
+            replies = []
+            for command in durability.commands():
+                replies.append(await redis.execute_command(*command, **target))
+            durability.check(replies)

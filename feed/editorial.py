@@ -14,13 +14,12 @@ import re
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
-from feed import keys, scripts, validate
+from feed import keys, review, scripts, validate
 from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Entry, Event, new_entry_id, now_ms
-from feed.redis_io import Commands, as_str, script_then, translated
+from feed.redis_io import Client, Commands, as_str, register, script_then, translated, wake_shards
 from feed.registry import FeedRegistry
 
 IDEMPOTENCY_TTL = 48 * 3600
@@ -31,13 +30,13 @@ class Editorial:
     """Entries as editors see them, and the only way to change one."""
 
     def __init__(
-        self, redis: aioredis.Redis, registry: FeedRegistry, durability: Durability | None = None
+        self, redis: Client, registry: FeedRegistry, durability: Durability | None = None
     ) -> None:
         self.redis: Commands = redis
         self.registry = registry
         self.durability = durability or Durability()
-        self._append = redis.register_script(scripts.APPEND)
-        self._wake = ("XADD", keys.WAKE, "MAXLEN", "~", 10_000, "*", "feed")
+        self._append = register(redis, scripts.APPEND)
+        self._wake_shards = wake_shards(redis)
 
     async def create_entry(
         self,
@@ -46,6 +45,7 @@ class Editorial:
         *,
         actor: str,
         idempotency_key: str | None = None,
+        may_publish: bool = True,
     ) -> tuple[Entry, bool]:
         """Validate and append a new entry; returns (entry, created).
 
@@ -54,6 +54,7 @@ class Editorial:
         nothing; the same key with a different request is rejected.
         """
         await self.registry.get_feed(feed)
+        review.check_create(data, may_publish=may_publish)
         fingerprint = ""
         if idempotency_key is not None:
             if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
@@ -105,9 +106,16 @@ class Editorial:
         if_match: int,
         actor: str,
         if_tag: str | None = None,
+        may_publish: bool = True,
     ) -> Entry:
-        """Edit the entry at version ``if_match`` (and, if given, ``Entry.tag``)."""
+        """Edit the entry at version ``if_match`` (and, if given, ``Entry.tag``).
+
+        Also moves a draft through review (``status``, ``note``; feed.review).
+        """
         current = await self.get_entry(feed, entry_id)
+        if not may_publish:
+            is_author = await self.author(feed, entry_id) == actor
+            review.check_edit(current, data, may_publish=False, is_author=is_author)
         self._check_version(current, if_match, if_tag)
         event = validate.edit_entry(current, data, actor=actor, now=now_ms())
         await self._append_checked(event, if_match)
@@ -120,9 +128,11 @@ class Editorial:
         *,
         if_match: int | None,
         actor: str,
+        may_publish: bool = True,
         if_tag: str | None = None,
     ) -> Entry:
         current = await self.get_entry(feed, entry_id)
+        review.check_retract(current, may_publish=may_publish)
         expected = current.version if if_match is None else if_match
         if current.status == "retracted" and expected == current.version:
             return current  # a retried DELETE: nothing more to write
@@ -216,7 +226,11 @@ class Editorial:
         # hint (a hint: sent whatever the outcome) and, unless durability is
         # "none", WAITAOF (and WAIT), covering both writes before it. A replayed
         # Idempotency-Key waits too: its hint is a write after the original's.
-        after = [(*self._wake, feed), *self.durability.commands()]
+        wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
+        after = [
+            ("XADD", wake, "MAXLEN", "~", 10_000, "*", "feed", feed),
+            *self.durability.commands(),
+        ]
         async with translated():
             replies = await script_then(self.redis, self._append, key_list, args, *after)
         result: list[bytes] = replies[0]
@@ -238,6 +252,11 @@ class Editorial:
             ids = await self.redis.zrevrange(keys.editorial(feed), 0, limit - 1)
             raws = await self.redis.hmget(keys.entries(feed), ids) if ids else []
         return [Entry.loads(r) for r in raws if r is not None]
+
+    async def author(self, feed: str, entry_id: str) -> str:
+        """Who wrote the entry: the actor of its first event ('' if unknown)."""
+        events = await self.history(feed, entry_id)
+        return events[0].actor if events else ""
 
     async def history(self, feed: str, entry_id: str) -> list[Event]:
         async with translated():

@@ -3,11 +3,13 @@
 Keys of one feed carry the hash tag ``{slug}`` so the whole feed lives in one
 Redis Cluster slot and every multi-key script runs unchanged on a cluster.
 Global keys (the feed registry, users, API tokens, the workers' wake-up
-stream) hold no per-feed data and are never mixed with feed keys in one
-command.
+streams) hold no per-feed data and are never mixed with feed keys in one
+command, nor with each other: on a cluster every command touches one slot.
 """
 
 from __future__ import annotations
+
+import zlib
 
 PREFIX = "nf"
 
@@ -16,10 +18,32 @@ FEEDS = f"{PREFIX}:feeds"
 """Set of feed slugs."""
 USERS = f"{PREFIX}:users"
 """Set of user names."""
-WAKE = f"{PREFIX}:wake"
-"""Stream of feed slugs with new editorial events (a hint for workers)."""
+WAKE_SHARDS = 16
+"""Wake-up streams on a cluster (one on a single Redis): each feed's hints go
+to one of them, so no one slot carries every feed's hints."""
+
+
+def wake(shard: int) -> str:
+    """Stream of feed slugs with new editorial events (a hint for workers).
+
+    Shard 0 of 1 is ``nf:wake``; shard ``i`` of many has its own hash tag
+    (``nf:wake:{w3}``), so the shards spread over the cluster's slots.
+    """
+    return f"{PREFIX}:wake" if shard == 0 else f"{PREFIX}:wake:{{w{shard}}}"
+
+
+def wake_shard(feed: str, shards: int) -> int:
+    """The wake-up stream of a feed: always the same one, so a feed's hints stay in order."""
+    return 0 if shards <= 1 else zlib.crc32(feed.encode()) % shards
+
+
+def wake_keys(shards: int) -> list[str]:
+    return [wake(i) for i in range(max(1, shards))]
+
+
 ARQ_QUEUE = f"{PREFIX}:arq:queue"
-"""The arq job queue (webhook deliveries, feed documents)."""
+"""The arq job queue (webhook deliveries, feed documents), on the queue Redis
+(``Settings.queue_url``), with arq's own ``arq:job:*`` / ``arq:result:*`` keys."""
 
 
 def user(name: str) -> str:
@@ -56,7 +80,7 @@ def _f(feed: str, name: str) -> str:
 
 
 def meta(feed: str) -> str:
-    """Hash: title, timezone, language, created_at."""
+    """Hash: title, timezone, language, pair (the paired feed), created_at."""
     return _f(feed, "meta")
 
 
@@ -153,6 +177,16 @@ def webhook_dead(feed: str) -> str:
 def webhook_pos(feed: str) -> str:
     """String: the live-stream id up to which webhook deliveries were queued."""
     return _f(feed, "webhooks:pos")
+
+
+def translations(feed: str) -> str:
+    """Hash: entry id -> the id of its translation in the paired feed (feed.pairing)."""
+    return _f(feed, "translations")
+
+
+def presence(feed: str) -> str:
+    """Sorted set: 'user<TAB>entry<TAB>tab' -> last beat (ms) of an open admin page."""
+    return _f(feed, "presence")
 
 
 def documents(feed: str) -> str:

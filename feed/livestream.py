@@ -7,11 +7,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
 from feed.cursor import StreamBounds, StreamId, format_stream_id, parse_stream_id
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,10 +26,10 @@ class LiveMessage:
 class LiveStream:
     """Reads of a feed's live stream and its bounds (epoch, last id, trim bound)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
-        self._bounds = redis.register_script(scripts.BOUNDS)
-        self._cas = redis.register_script(scripts.COMPARE_AND_SET)
+        self._bounds = register(redis, scripts.BOUNDS)
+        self._cas = register(redis, scripts.COMPARE_AND_SET)
 
     async def bounds(self, feed: str, at: StreamId | None = None) -> StreamBounds:
         """The stream's bounds, and whether ``at`` is still one of its messages."""

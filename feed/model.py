@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 import orjson
 
-Status = Literal["published", "scheduled", "retracted"]
-EventKind = Literal["create", "edit", "retract", "publish"]
+Status = Literal["published", "scheduled", "retracted", "draft", "submitted", "returned"]
+"""``draft``, ``submitted`` and ``returned`` are the review states (feed.review)."""
+EventKind = Literal["create", "edit", "retract", "publish", "submit", "return"]
 LiveType = Literal["publish", "update", "retract"]
 
 ENTRY_FIELDS = (
@@ -169,15 +170,20 @@ class Event:
     actor: str
     at: int
     changes: tuple[str, ...] = ()
+    note: str = ""
+    """An editor's note to the author when sending a draft back (``return``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "entry": self.entry.to_json(),
             "actor": self.actor,
             "at": to_rfc3339(self.at),
             "changes": list(self.changes),
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
     def dumps(self) -> bytes:
         return orjson.dumps(self.to_json())
@@ -191,6 +197,7 @@ class Event:
             actor=data["actor"],
             at=parse_rfc3339(data["at"]),
             changes=tuple(data.get("changes", ())),
+            note=data.get("note", ""),
         )
 
 

@@ -10,21 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
 from feed.cursor import StreamId, parse_stream_id
 from feed.model import Entry, Event, LiveOp, project
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 
 class Projection:
     """Moves a feed's public view forward from its editorial log."""
 
-    def __init__(self, redis: aioredis.Redis, *, live_retention_events: int = 10_000) -> None:
+    def __init__(self, redis: Client, *, live_retention_events: int = 10_000) -> None:
         self.redis: Commands = redis
         self.live_retention_events = live_retention_events
-        self._project = redis.register_script(scripts.PROJECT)
+        self._project = register(redis, scripts.PROJECT)
 
     async def project_pending(
         self, feed: str, batch: int = 500, *, hint: str | None = None

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
 from feed.cursor import Cursor, parse_stream_id
 from feed.errors import NotFound
 from feed.model import Entry
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -25,9 +23,9 @@ class Page:
 class PublicView:
     """Reads of the public timeline, each with the live cursor of its moment."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         self.redis: Commands = redis
-        self._read_timeline = redis.register_script(scripts.READ_TIMELINE)
+        self._read_timeline = register(redis, scripts.READ_TIMELINE)
 
     async def read_timeline(self, feed: str, *, limit: int, before: str | None = None) -> Page:
         """Public entries, pinned first then newest first, with the live cursor."""

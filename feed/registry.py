@@ -8,14 +8,12 @@ import secrets
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import redis.asyncio as aioredis
-
-from feed import keys
+from feed import keys, scripts
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.i18n import DEFAULT as DEFAULT_LANGUAGE
 from feed.i18n import check_language
 from feed.model import now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -28,6 +26,8 @@ class FeedMeta:
     created_at: int
     language: str = DEFAULT_LANGUAGE
     """BCP 47: what the reader pages, embed and feed documents speak."""
+    pair: str = ""
+    """The feed that translates this one ('' if none; feed.pairing)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +35,7 @@ class FeedMeta:
             "title": self.title,
             "timezone": self.timezone,
             "language": self.language,
+            "pair": self.pair or None,
         }
 
 
@@ -57,10 +58,11 @@ def check_timezone(name: str) -> str:
 class FeedRegistry:
     """Feeds: create, describe, list."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: Client) -> None:
         # redis-py's annotations mix its sync and async return types; the
         # adapters treat replies as the RESP2 bytes they are.
         self.redis: Commands = redis
+        self._create = register(redis, scripts.CREATE_FEED)
 
     async def create_feed(
         self, slug: str, title: str, timezone: str = "UTC", language: str = DEFAULT_LANGUAGE
@@ -70,20 +72,22 @@ class FeedRegistry:
         language = check_language(language)
         title = " ".join(str(title).split())[:200] or slug
         created = now_ms()
+        # Two slots on a cluster (the registry set, the feed's own keys), so
+        # two steps, each safe to crash after: the registry first, then the
+        # feed's meta and epoch in one script. A slug registered without
+        # meta (a crash in between) is not a feed yet: ``get_feed`` says
+        # so, listings skip it, and creating it again completes it. Of two
+        # concurrent creations the script lets exactly one win.
         async with translated():
             added = await self.redis.sadd(keys.FEEDS, slug)
-            if not added:
+            if not added and await self.redis.exists(keys.meta(slug)):
                 raise Conflict(f"feed {slug!r} already exists")
-            await self.redis.hset(
-                keys.meta(slug),
-                mapping={
-                    "title": title,
-                    "timezone": timezone,
-                    "language": language,
-                    "created_at": created,
-                },
+            won = await self._create(
+                keys=[keys.meta(slug), keys.epoch(slug)],
+                args=[title, timezone, created, secrets.token_hex(4), language],
             )
-            await self.redis.set(keys.epoch(slug), secrets.token_hex(4), nx=True)
+        if not won:
+            raise Conflict(f"feed {slug!r} already exists")
         return FeedMeta(slug, title, timezone, created, language)
 
     async def update_feed(
@@ -120,7 +124,18 @@ class FeedRegistry:
             as_str(raw.get(b"timezone")) or "UTC",
             int(raw.get(b"created_at") or 0),
             as_str(raw.get(b"language")) or DEFAULT_LANGUAGE,
+            as_str(raw.get(b"pair")),
         )
+
+    async def describe_feeds(self, slugs: list[str] | None = None) -> list[FeedMeta]:
+        """The feeds (all, or these), skipping any whose creation never completed."""
+        metas = []
+        for slug in await self.list_feeds() if slugs is None else slugs:
+            try:
+                metas.append(await self.get_feed(slug))
+            except NotFound:
+                continue
+        return metas
 
     async def list_feeds(self) -> list[str]:
         async with translated():

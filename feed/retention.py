@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from feed import keys, scripts
 from feed.cursor import StreamId, parse_stream_id
 from feed.errors import Conflict
 from feed.model import Entry, Event, fold, now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 from feed.registry import FeedRegistry
 
 TRIM_BATCH = 5_000
@@ -31,7 +29,7 @@ class Retention:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         registry: FeedRegistry,
         *,
         retention_seconds: int = 7 * 24 * 3600,
@@ -41,8 +39,8 @@ class Retention:
         self.registry = registry
         self.retention_seconds = retention_seconds
         self.retention_events = retention_events
-        self._trim = redis.register_script(scripts.TRIM)
-        self._rebuild = redis.register_script(scripts.REBUILD)
+        self._trim = register(redis, scripts.TRIM)
+        self._rebuild = register(redis, scripts.REBUILD)
 
     async def trim(self, feed: str, now: int | None = None) -> int:
         """Trim the editorial log, folding what goes into the checkpoint.

@@ -224,3 +224,23 @@ return 1
 COUNT_AFTER = """
 return #redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
 """
+
+# KEYS: meta, epoch
+# ARGV: title, timezone, created_at (ms), epoch token, language
+# The second step of creating a feed (the first is SADD to the registry,
+# which lives in another slot): 0 if the feed's meta exists already.
+CREATE_FEED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'title', ARGV[1], 'timezone', ARGV[2], 'created_at', ARGV[3],
+           'language', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[4], 'NX')
+return 1
+"""
+
+# KEYS: list; ARGV: value, cap
+# LPUSH and trim to the cap in one step (a cluster pipeline has no MULTI).
+PUSH_CAPPED = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 1
+"""

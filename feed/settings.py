@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from feed.cluster import ClusterURL, is_cluster_url
 from feed.durability import MODES, Durability
 from feed.errors import ConfigError
 
@@ -21,11 +22,17 @@ from feed.errors import ConfigError
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None
-    """None (and no sentinels) means: start the embedded server in ``data_dir``."""
+    """None (and no sentinels) means: start the embedded server in ``data_dir``.
+    A ``redis+cluster://host:port,host:port`` URL names a Redis Cluster by
+    seed nodes (``feed.cluster``)."""
     sentinels: tuple[tuple[str, int], ...] = ()
-    """Redis Sentinel addresses: find the primary through them (``redis_io.open_redis``)."""
+    """Redis Sentinel addresses: find the primary through them (``feed.client``)."""
     sentinel_primary: str = "newsfeed"
     """The name the sentinels monitor the primary under."""
+    queue_url: str | None = None
+    """The Redis of arq's job queue (``NEWSFEED_QUEUE_URL``); unset: the
+    ``redis_url`` one. Required on a cluster: arq's transactions span keys
+    of different slots, so its queue lives on a plain Redis."""
     secret_key: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
@@ -60,6 +67,17 @@ class Settings:
     def embedded(self) -> bool:
         return self.redis_url is None and not self.sentinels
 
+    @property
+    def clustered(self) -> bool:
+        return self.redis_url is not None and is_cluster_url(self.redis_url)
+
+    def queue_redis_url(self) -> str:
+        """Where arq's queue lives: ``queue_url``, else the one Redis."""
+        url = self.queue_url or self.redis_url
+        if url is None:
+            raise ConfigError("no Redis configured (REDIS_URL)")
+        return url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
@@ -67,6 +85,7 @@ class Settings:
         if env.get("REDIS_URL"):
             values["redis_url"] = env["REDIS_URL"]
         mapping: dict[str, tuple[str, Callable[[str], object]]] = {
+            "queue_url": ("NEWSFEED_QUEUE_URL", str),
             "secret_key": ("NEWSFEED_SECRET_KEY", str),
             "host": ("NEWSFEED_HOST", str),
             "port": ("NEWSFEED_PORT", int),
@@ -106,13 +125,17 @@ class Settings:
 
     def validated(self) -> Settings:
         if self.redis_url is not None:
-            parts = urlsplit(self.redis_url)
-            if parts.scheme not in ("redis", "rediss", "unix") or not (
-                parts.hostname or parts.path
-            ):
-                raise ConfigError(
-                    f"REDIS_URL={self.redis_url!r} is not a redis://, rediss:// or unix:// URL"
-                )
+            if is_cluster_url(self.redis_url):
+                ClusterURL.parse(self.redis_url)
+                if self.queue_url is None:
+                    raise ConfigError(
+                        "REDIS_URL names a Redis Cluster: set NEWSFEED_QUEUE_URL to a plain "
+                        "Redis for the job queue (arq's transactions span slots)"
+                    )
+            else:
+                _check_plain_url("REDIS_URL", self.redis_url)
+        if self.queue_url is not None:
+            _check_plain_url("NEWSFEED_QUEUE_URL", self.queue_url)
         if not self.embedded and not self.secret_key:
             raise ConfigError(
                 "NEWSFEED_SECRET_KEY must be set when REDIS_URL or NEWSFEED_SENTINELS is set "
@@ -181,6 +204,16 @@ def _addresses(raw: str) -> tuple[tuple[str, int], ...]:
             raise ValueError(part)
         out.append((host.strip("[]"), int(port)))
     return tuple(out)
+
+
+def _check_plain_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError(
+            f"{name}={url!r} is not a redis://, rediss://, unix:// "
+            + ("" if name == "NEWSFEED_QUEUE_URL" else "or redis+cluster:// ")
+            + "URL"
+        )
 
 
 def _bool(raw: str) -> bool:

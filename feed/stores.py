@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import redis.asyncio as aioredis
-
 from feed.accounts import Accounts
 from feed.docstore import DocumentCache
 from feed.durability import Durability
@@ -29,7 +27,7 @@ from feed.editorial import Editorial
 from feed.livestream import LiveStream
 from feed.projection import Projection
 from feed.public import PublicView
-from feed.redis_io import Commands
+from feed.redis_io import Client, Commands
 from feed.registry import FeedRegistry
 from feed.retention import Retention
 from feed.settings import Settings
@@ -53,7 +51,7 @@ class Stores:
     @classmethod
     def build(
         cls,
-        redis: aioredis.Redis,
+        redis: Client,
         *,
         retention_seconds: int = 7 * 24 * 3600,
         retention_events: int = 10_000,
@@ -81,7 +79,7 @@ class Stores:
         )
 
     @classmethod
-    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> Stores:
+    def from_settings(cls, redis: Client, settings: Settings) -> Stores:
         return cls.build(
             redis,
             retention_seconds=settings.retention_seconds,

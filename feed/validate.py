@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from feed import review
 from feed.errors import InvalidInput
-from feed.model import ENTRY_FIELDS, Entry, Event, Status, parse_rfc3339
+from feed.model import ENTRY_FIELDS, Entry, Event, EventKind, Status, parse_rfc3339
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -45,9 +46,21 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-CREATE_FIELDS = frozenset({"headline", "body", "url", "published_at", "publish_at", "pinned"})
+CREATE_FIELDS = frozenset(
+    {"headline", "body", "url", "published_at", "publish_at", "pinned", "status"}
+)
 EDIT_FIELDS = frozenset(
-    {"headline", "body", "url", "published_at", "publish_at", "pinned", "mark_updated"}
+    {
+        "headline",
+        "body",
+        "url",
+        "published_at",
+        "publish_at",
+        "pinned",
+        "mark_updated",
+        "status",
+        "note",
+    }
 )
 
 
@@ -172,6 +185,14 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         raise InvalidInput("give published_at or publish_at, not both", field="publish_at")
     status: Status = "published"
     published = now
+    wanted = data.get("status", "published")
+    if not isinstance(wanted, str) or wanted not in review.CREATE_STATES:
+        raise InvalidInput("a new update is published, draft or submitted", field="status")
+    if wanted != "published":
+        for field in ("published_at", "publish_at"):
+            if data.get(field) is not None:
+                raise InvalidInput("a draft gets its time when it is published", field=field)
+        status = "draft" if wanted == "draft" else "submitted"
     if data.get("published_at") is not None:
         published = _published_at(data["published_at"], now)
     if data.get("publish_at") is not None:
@@ -213,6 +234,10 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
     data = _check_fields(data, EDIT_FIELDS)
     if current.status == "retracted":
         raise InvalidInput("a retracted entry cannot be edited", field="status")
+    target = review.target_state(current, data)
+    note = review.check_note(data, target[0] if target else None)
+    if review.in_review(current) and data.get("published_at") is not None:
+        raise InvalidInput("a draft gets its time when it is published", field="published_at")
     changes: dict[str, Any] = {}
     if "headline" in data:
         changes["headline"] = _headline(data["headline"])
@@ -243,12 +268,18 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
     mark = _bool(data.get("mark_updated", False), "mark_updated")
     if mark and current.status == "published":
         changes["updated_at"] = now
+    kind: EventKind = "edit"
+    if target is not None:
+        changes["status"], kind = target
+        if target[0] == "published":
+            # published now: the time readers see is the publication, not the draft's
+            changes["published_at"], changes["updated_at"] = now, None
     entry = dataclasses.replace(current, version=current.version + 1, **changes)
     diff = changed_fields(current, entry)
     if not diff:
         field = next(iter(sorted(data)), "body")
         raise InvalidInput("the edit changes nothing", field=field)
-    return Event("edit", entry, actor, now, diff)
+    return Event(kind, entry, actor, now, diff, note)
 
 
 def retract_entry(current: Entry, *, actor: str, now: int) -> Event:

@@ -35,14 +35,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import redis.asyncio as aioredis
 
 from feed import keys, scripts
 from feed.cursor import format_stream_id
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.livestream import LiveMessage, live_message
 from feed.model import now_ms
-from feed.redis_io import Commands, as_str, translated
+from feed.redis_io import Client, Commands, as_str, register, translated
 
 URL_MAX = 2000
 SECRET_MIN, SECRET_MAX = 16, 200
@@ -270,10 +269,11 @@ class Pending:
 
 
 class WebhookStore:
-    def __init__(self, redis: aioredis.Redis, *, allow_private: bool = False) -> None:
+    def __init__(self, redis: Client, *, allow_private: bool = False) -> None:
         self.redis: Commands = redis
         self.allow_private = allow_private
-        self._advance = redis.register_script(scripts.COMPARE_AND_SET)
+        self._advance = register(redis, scripts.COMPARE_AND_SET)
+        self._push_capped = register(redis, scripts.PUSH_CAPPED)
 
     async def add(self, feed: str, url: Any, secret: Any = None, description: Any = "") -> Webhook:
         url = check_url(url, allow_private=self.allow_private)
@@ -314,10 +314,10 @@ class WebhookStore:
 
     # -- dead letters ---------------------------------------------------------
     async def add_dead(self, feed: str, record: dict[str, Any]) -> None:
-        async with translated(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(keys.webhook_dead(feed), orjson.dumps(record))
-            pipe.ltrim(keys.webhook_dead(feed), 0, DEAD_MAX - 1)
-            await pipe.execute()
+        async with translated():
+            await self._push_capped(
+                keys=[keys.webhook_dead(feed)], args=[orjson.dumps(record), DEAD_MAX]
+            )
 
     async def list_dead(self, feed: str, limit: int = 100) -> list[dict[str, Any]]:
         """The feed's dead-lettered deliveries, newest first.

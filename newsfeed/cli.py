@@ -1,13 +1,17 @@
 """The ``newsfeed`` command: run the services and administer feeds.
 
-    newsfeed run [--host H] [--port P] [--data-dir D]   web + worker (+ embedded Redis)
-    newsfeed web [--host H] [--port P]                 one web process
+    newsfeed run [--host H] [--port P] [--data-dir D] [--processes N|auto]
+                                                       web + worker (+ embedded Redis)
+    newsfeed web [--host H] [--port P] [--processes N|auto]
+                                                       web processes on one port
     newsfeed worker                                    one worker process
     newsfeed feed create SLUG [--title T] [--timezone Z] [--language L]
     newsfeed feed set SLUG [--title T] [--timezone Z] [--language L]
+    newsfeed feed pair SLUG OTHER                      two feeds translate each other
+    newsfeed feed unpair SLUG
     newsfeed feed list
-    newsfeed user add NAME [--role admin|editor] [--feed F ...]
-    newsfeed token create --feed F [--name N]          prints the token alone
+    newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
+    newsfeed token create --feed F [--name N] [--drafts-only]   prints the token alone
     newsfeed rebuild --feed F
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
@@ -30,10 +34,11 @@ from typing import Any
 
 from feed.accounts import Accounts
 from feed.errors import FeedError
+from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
-from newsfeed import logs, supervisor
+from newsfeed import logs, supervisor, webpool
 from newsfeed.supervisor import check_redis, services, store_settings
 from web.app import create_app
 from web.serve import serve
@@ -69,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, help="embedded store directory (default ./var)")
 
+    def processes(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--processes",
+            default="1",
+            metavar="N|auto",
+            help="web processes on the one port, each with its own live hub "
+            "(auto: one per core; default 1)",
+        )
+
     def bind(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", help="bind address (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="HTTP port (default 8000)")
@@ -78,10 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bind(p)
     data_dir(p)
+    processes(p)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("web", help="run one web process (needs REDIS_URL)")
+    p = sub.add_parser("web", help="run the web processes (needs REDIS_URL)")
     bind(p)
+    processes(p)
+    # Internal: a child of `newsfeed web --processes N` serves the parent's socket.
+    p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_web)
 
     p = sub.add_parser("worker", help="run one worker process (needs REDIS_URL)")
@@ -104,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", help="BCP 47 language of the pages (en, uk, ...)")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_set)
+    p = feed.add_parser("pair", help="declare two feeds translations of each other")
+    p.add_argument("slug")
+    p.add_argument("other")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_pair)
+    p = feed.add_parser("unpair", help="end a feed's pairing")
+    p.add_argument("slug")
+    data_dir(p)
+    p.set_defaults(handler=cmd_feed_unpair)
     p = feed.add_parser("list", help="list feeds")
     data_dir(p)
     p.set_defaults(handler=cmd_feed_list)
@@ -115,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add a user (password from NEWSFEED_PASSWORD, a prompt, or generated)"
     )
     p.add_argument("name")
-    p.add_argument("--role", choices=("admin", "editor"), default="editor")
+    p.add_argument("--role", choices=("admin", "editor", "contributor"), default="editor")
     p.add_argument("--feed", action="append", default=[], help="grant a feed (repeatable)")
     data_dir(p)
     p.set_defaults(handler=cmd_user_add)
@@ -126,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = token.add_parser("create", help="create an API token for a feed; prints the token alone")
     p.add_argument("--feed", required=True)
     p.add_argument("--name", default="cli")
+    p.add_argument(
+        "--drafts-only",
+        action="store_true",
+        help="the token saves drafts and submits them for review, never publishes",
+    )
     data_dir(p)
     p.set_defaults(handler=cmd_token_create)
 
@@ -176,11 +208,29 @@ def cmd_feed_set(args: argparse.Namespace, settings: Settings) -> int:
     return _admin(settings, act)
 
 
+def cmd_feed_pair(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        a, b = await Pairing(store.redis, store.registry, store.editorial).pair(
+            args.slug, args.other
+        )
+        print(f"{a.slug}\t{a.language}\t<->\t{b.slug}\t{b.language}")
+        return 0
+
+    return _admin(settings, act)
+
+
+def cmd_feed_unpair(args: argparse.Namespace, settings: Settings) -> int:
+    async def act(store: Stores, accounts: Accounts) -> int:
+        await Pairing(store.redis, store.registry, store.editorial).unpair(args.slug)
+        return 0
+
+    return _admin(settings, act)
+
+
 def cmd_feed_list(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
-        for slug in await store.registry.list_feeds():
-            meta = await store.registry.get_feed(slug)
-            print(f"{slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
+        for meta in await store.registry.describe_feeds():
+            print(f"{meta.slug}\t{meta.timezone}\t{meta.language}\t{meta.title}")
         return 0
 
     return _admin(settings, act)
@@ -217,7 +267,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         await store.registry.get_feed(args.feed)
-        secret, _ = await accounts.create_token(args.feed, args.name)
+        scope = "draft" if args.drafts_only else "publish"
+        secret, _ = await accounts.create_token(args.feed, args.name, scope)
         print(secret)
         return 0
 
@@ -237,8 +288,14 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     if settings.embedded:
         raise FeedError("newsfeed web needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)")
+    count = webpool.process_count(args.processes)
     check_redis(settings)
-    serve(create_app(settings), settings)
+    if args.listen_fd is not None:
+        serve(create_app(settings), settings, sockets=[webpool.adopt(args.listen_fd)])
+    elif count > 1:
+        return webpool.WebPool(settings, count).run()
+    else:
+        serve(create_app(settings), settings)
     return 0
 
 
@@ -253,4 +310,5 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    return supervisor.run(settings)
+    webpool.process_count(args.processes)  # a bad value fails before anything starts
+    return supervisor.run(settings, args.processes)

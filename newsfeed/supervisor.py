@@ -127,17 +127,17 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, web_processes: str = "1") -> int:
     if not settings.embedded:
         check_redis(settings)
-        return _supervise(settings)
+        return _supervise(settings, web_processes)
     settings = settings.with_embedded_secret()
     with data_dir_lock(settings.data_dir):
         server = embedded_server(settings)
         server.start()
         try:
             _port_file(settings.data_dir).write_text(str(server.port))
-            return _supervise(dataclasses.replace(settings, redis_url=server.url))
+            return _supervise(dataclasses.replace(settings, redis_url=server.url), web_processes)
         finally:
             _port_file(settings.data_dir).unlink(missing_ok=True)
             server.stop()
@@ -163,7 +163,7 @@ def _bootstrap(settings: Settings) -> list[str]:
     return asyncio.run(go())
 
 
-def _supervise(settings: Settings) -> int:
+def _supervise(settings: Settings, web_processes: str = "1") -> int:
     for line in _bootstrap(settings):
         print(f"newsfeed: {line}", flush=True)
     env = dict(os.environ, NEWSFEED_SECRET_KEY=settings.secret_key)
@@ -172,7 +172,16 @@ def _supervise(settings: Settings) -> int:
     base = [sys.executable, "-m", "newsfeed"]
     children = {
         "web": subprocess.Popen(
-            [*base, "web", "--host", settings.host, "--port", str(settings.port)],
+            [
+                *base,
+                "web",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+                "--processes",
+                web_processes,
+            ],
             env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,

@@ -9,6 +9,7 @@ processes against it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,9 +24,10 @@ import pytest
 import redis as syncredis
 
 from feed.accounts import Accounts
-from feed.redis_io import connect
+from feed.redis_io import connect, is_cluster
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
+from tests.cluster import TestCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_UNIT = float(os.environ.get("NEWSFEED_TEST_TIME_FACTOR", "1"))
@@ -37,24 +39,76 @@ def seconds(n: float) -> float:
     return n * TIME_UNIT
 
 
+CLUSTER = os.environ.get("NEWSFEED_TEST_CLUSTER", "") == "1"
+"""Run against a real 3-master Redis Cluster (plus a plain Redis for arq's
+queue) instead of one server: ``NEWSFEED_TEST_CLUSTER=1`` (CI runs the core,
+worker, live and admin tests a second time so)."""
+
+
+class TestRedis:
+    """The Redis a test rig runs newsfeed on: one server, or a cluster and a queue server."""
+
+    __test__ = False
+
+    def __init__(self, cluster: bool, data_dir: Path | None = None) -> None:
+        self.server = EmbeddedRedis(data_dir)
+        self.cluster = TestCluster() if cluster else None
+
+    @property
+    def url(self) -> str:
+        return self.server.url if self.cluster is None else self.cluster.url
+
+    @property
+    def queue_url(self) -> str | None:
+        """NEWSFEED_QUEUE_URL: the plain server, when the data is on a cluster."""
+        return None if self.cluster is None else self.server.url
+
+    def flushall(self) -> None:
+        with contextlib.closing(syncredis.Redis.from_url(self.server.url)) as client:
+            client.flushall()
+        if self.cluster is not None:
+            self.cluster.flushall()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[TestRedis]:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.server.running())
+            if self.cluster is not None:
+                stack.enter_context(self.cluster.running())
+            yield self
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    url = os.environ.get("REDIS_URL")
-    if url:
-        yield url
+def backend() -> Iterator[TestRedis | None]:
+    if os.environ.get("REDIS_URL"):
+        yield None
         return
-    server = EmbeddedRedis(None)
-    with server.running():
-        yield server.url
+    with TestRedis(CLUSTER).running() as rig:
+        queue_before = os.environ.get("NEWSFEED_QUEUE_URL")
+        if rig.queue_url is not None:
+            # Every process the tests start inherits it (proc_env copies os.environ).
+            os.environ["NEWSFEED_QUEUE_URL"] = rig.queue_url
+        try:
+            yield rig
+        finally:
+            if queue_before is None:
+                os.environ.pop("NEWSFEED_QUEUE_URL", None)
+            else:
+                os.environ["NEWSFEED_QUEUE_URL"] = queue_before
+
+
+@pytest.fixture(scope="session")
+def redis_url(backend: TestRedis | None) -> str:
+    return backend.url if backend is not None else os.environ["REDIS_URL"]
 
 
 @pytest.fixture(autouse=True)
-def _flush(redis_url: str) -> None:
-    client = syncredis.Redis.from_url(redis_url)
-    try:
+def _flush(backend: TestRedis | None, redis_url: str) -> None:
+    if backend is not None:
+        backend.flushall()
+        return
+    with contextlib.closing(syncredis.Redis.from_url(redis_url)) as client:
         client.flushall()
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -171,6 +225,14 @@ def services(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         web.stop()
         worker.stop()
+
+
+async def all_keys(redis: Any, pattern: str) -> list[bytes]:
+    """KEYS on one server, or on every master of a cluster."""
+    if is_cluster(redis):
+        return [k for n in redis.get_primaries() for k in await redis.keys(pattern, target_nodes=n)]
+    found: list[bytes] = await redis.keys(pattern)
+    return found
 
 
 async def make_feed(store: Stores, slug: str = "news", timezone: str = "UTC") -> str:

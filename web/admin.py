@@ -26,7 +26,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from feed.errors import IdempotencyMismatch, InvalidInput
 from feed.model import Entry
 from feed.settings import Settings
-from web import admin_audit, admin_entries, admin_feeds, admin_users
+from web import (
+    admin_audit,
+    admin_entries,
+    admin_feeds,
+    admin_pairing,
+    admin_presence,
+    admin_review,
+    admin_users,
+)
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time
 
@@ -72,11 +80,17 @@ def editor_order(entries: list[Entry]) -> list[Entry]:
     return scheduled + rest
 
 
-def entries_html(request: Request, ctx: Ctx, entries: list[Entry]) -> str:
+async def entries_html(request: Request, ctx: Ctx, entries: list[Entry]) -> str:
+    """The editor screen's list (and, for editors, the review queue above it)."""
     assert ctx.feed is not None
+    infos = await admin_review.review_infos(ctx.store, ctx.feed.slug, entries)
+    shown = [e for e in entries if admin_review.shown_to(ctx.user, e, infos)]
     return ctx.ui.render(
         "_entries.html",
-        entries=editor_order(entries),
+        entries=editor_order(shown),
+        queue=admin_review.queue(shown, infos) if ctx.user.may_publish else [],
+        review=infos,
+        who=admin_review.who,
         feed=ctx.feed,
         csrf=request.session.get("csrf", ""),
         user=ctx.user,
@@ -88,8 +102,8 @@ def signature(html: str) -> str:
 
 
 async def dashboard(request: Request, ctx: Ctx) -> Response:
-    slugs = await ctx.store.registry.list_feeds()
-    feeds = [await ctx.store.registry.get_feed(s) for s in slugs if ctx.user.can_edit(s)]
+    slugs = [s for s in await ctx.store.registry.list_feeds() if ctx.user.can_edit(s)]
+    feeds = await ctx.store.registry.describe_feeds(slugs)
     return ctx.ui.page(request, "dashboard.html", title="Feeds", user=ctx.user, feeds=feeds)
 
 
@@ -104,7 +118,7 @@ async def feed_page(
 ) -> Response:
     assert ctx.feed is not None
     entries = await ctx.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
-    html = entries_html(request, ctx, entries)
+    html = await entries_html(request, ctx, entries)
     return ctx.ui.page(
         request,
         "feed.html",
@@ -140,11 +154,18 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
         )
     try:
         data = compose_data(form, feed.timezone)
+        # Ctrl+Enter sends no button: an editor posts, a contributor submits.
+        action = form_text(form, "action") or ("publish" if ctx.user.may_publish else "submit")
+        if action in ("draft", "submit"):
+            data["status"] = "draft" if action == "draft" else "submitted"
+        elif action != "publish":
+            raise InvalidInput("choose Post, Save draft or Submit for review", field="action")
         entry, created = await ctx.store.editorial.create_entry(
             feed.slug,
             data,
             actor=ctx.user.actor,
             idempotency_key=f"admin:{ctx.user.name}:{nonce}",
+            may_publish=ctx.user.may_publish,
         )
     except IdempotencyMismatch:
         error = InvalidInput(
@@ -155,7 +176,11 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
     except InvalidInput as exc:
         return await feed_page(request, ctx, status=422, values=values, error=exc, nonce=nonce)
     if created:
-        when = "Scheduled" if entry.status == "scheduled" else "Posted"
+        when = {
+            "scheduled": "Scheduled",
+            "draft": "Draft saved",
+            "submitted": "Submitted for review",
+        }.get(entry.status, "Posted")
         flash(request, f"{when}: {entry.headline}")
     else:
         flash(request, "Already posted; the repeated submit was ignored.", "info")
@@ -166,7 +191,7 @@ async def entries_json(request: Request, ctx: Ctx) -> Response:
     """The editorial list (every status) for the editor screen's live refresh."""
     assert ctx.feed is not None
     entries = await ctx.store.editorial.editorial_entries(ctx.feed.slug, LIST_LIMIT)
-    html = entries_html(request, ctx, entries)
+    html = await entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,
         "entries": [e.to_json() for e in entries],
@@ -192,6 +217,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/feeds/{feed}/entries", guard(create_entry), methods=["POST"]),
         Route("/feeds/{feed}/entries.json", guard(entries_json), methods=["GET"]),
         *admin_entries.routes(guard),
+        *admin_review.routes(guard),
+        *admin_presence.routes(guard),
+        *admin_pairing.routes(guard),
         *admin_feeds.routes(guard),
         *admin_users.routes(guard),
         *admin_audit.routes(guard),

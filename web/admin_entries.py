@@ -18,11 +18,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from feed.errors import InvalidInput, PreconditionFailed
+from feed.errors import Forbidden, InvalidInput, PreconditionFailed
 from feed.model import Entry, Event, to_rfc3339
+from feed.pairing import Pairing
+from feed.review import in_review
 from feed.validate import sanitize_body
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
+from web.admin_review import info_of, requested, shown_to, who
 from web.api import json_response
 
 FIELDS = ("headline", "body", "url", "pinned", "publish_at")
@@ -119,6 +122,10 @@ async def entry_page(
     entry_id = request.path_params["id"]
     entry: Entry = await ctx.store.editorial.get_entry(ctx.feed.slug, entry_id)
     events = await _history(ctx, entry_id)
+    info = info_of(events)
+    if not shown_to(ctx.user, entry, {entry.id: info}):
+        raise Forbidden("this draft is someone else's")
+    mine = info.author == ctx.user.actor
     return ctx.ui.page(
         request,
         "entry.html",
@@ -127,6 +134,15 @@ async def entry_page(
         user=ctx.user,
         feed=ctx.feed,
         entry=entry,
+        review=info,
+        who=who,
+        in_review=in_review(entry),
+        can_change=ctx.user.may_publish or (in_review(entry) and mine),
+        translation=(
+            await Pairing(ctx.store.redis, ctx.store.registry, ctx.store.editorial).translations(
+                ctx.feed, [entry.id]
+            )
+        ).get(entry.id),
         values=values or values_of(entry, ctx.feed.timezone),
         version=version or entry.version,
         base=version or entry.version,
@@ -155,12 +171,21 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
             # The version this form was loaded at is not in the store any
             # more: it was lost when Redis came back from an older copy.
             return await conflict(request, ctx, entry_id, yours, base_version, lost=True)
+        if not ctx.user.may_publish:
+            yours["pinned"] = base.pinned  # a contributor's form has no Pinned box
         data = changes(yours, base, feed.timezone)
+        data.update(requested(form, base))
         if not data:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
         entry = await store.editorial.edit_entry(
-            feed.slug, entry_id, data, if_match=version, actor=ctx.user.actor, if_tag=tag
+            feed.slug,
+            entry_id,
+            data,
+            if_match=version,
+            actor=ctx.user.actor,
+            if_tag=tag,
+            may_publish=ctx.user.may_publish,
         )
     except PreconditionFailed:
         return await conflict(request, ctx, entry_id, yours, base_version)
@@ -174,7 +199,15 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
             tag=tag,
             error=exc,
         )
-    flash(request, f"Saved (version {entry.version}): {entry.headline}")
+    done = {
+        "draft": "Draft saved",
+        "submitted": "Submitted for review",
+        "returned": "Sent back",
+        "published": "Saved",
+    }.get(entry.status, "Saved")
+    if data.get("status") == "published":
+        done = "Published"
+    flash(request, f"{done} (version {entry.version}): {entry.headline}")
     return RedirectResponse(f"/admin/feeds/{feed.slug}?e={entry.id}", status_code=303)
 
 
@@ -230,6 +263,8 @@ async def conflict(
 
 async def retract_confirm(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
+    if not ctx.user.may_publish:
+        raise Forbidden("only an editor can retract an update")
     entry = await ctx.store.editorial.get_entry(ctx.feed.slug, request.path_params["id"])
     return ctx.ui.page(
         request, "retract.html", title="Retract?", user=ctx.user, feed=ctx.feed, entry=entry
@@ -247,6 +282,7 @@ async def retract(request: Request, ctx: Ctx) -> Response:
             if_match=_version(form, "version"),
             actor=ctx.user.actor,
             if_tag=_tag(form),
+            may_publish=ctx.user.may_publish,
         )
     except PreconditionFailed:
         flash(request, "Someone changed this entry meanwhile. Check it and confirm again.", "warn")
@@ -262,6 +298,8 @@ async def pin(request: Request, ctx: Ctx) -> Response:
     """Pin or unpin: the editor's intent holds whatever else changed meanwhile."""
     assert ctx.feed is not None
     feed, entry_id = ctx.feed.slug, request.path_params["id"]
+    if not ctx.user.may_publish:
+        raise Forbidden("only an editor can pin an update")
     want = (await request.form()).get("pinned") == "1"
     store = ctx.store
     current: Entry = await store.editorial.get_entry(feed, entry_id)

@@ -81,6 +81,13 @@ async def settings_page(
         dead=await hooks.list_dead(feed.slug, DEAD_SHOWN),
         dead_count=await hooks.count_dead(feed.slug),
         snippets=embed_snippets(site_base(request), feed.slug, feed.title),
+        pair_choices=[
+            m
+            for m in [
+                await ctx.store.registry.get_feed(s) for s in await ctx.store.registry.list_feeds()
+            ]
+            if m.slug != feed.slug and m.language != feed.language
+        ],
     )
 
 
@@ -114,10 +121,17 @@ async def save_settings(request: Request, ctx: Ctx) -> Response:
 
 async def create_token(request: Request, ctx: Ctx) -> Response:
     assert ctx.feed is not None
-    name = form_field(await request.form(), "name", 100) or "token"
-    secret, token = await ctx.accounts.create_token(ctx.feed.slug, name)
+    form = await request.form()
+    name = form_field(form, "name", 100) or "token"
+    scope = "draft" if form_field(form, "scope", 16) == "draft" else "publish"
+    secret, token = await ctx.accounts.create_token(ctx.feed.slug, name, scope)
     await ctx.admin.record(
-        ctx.user.actor, "token.create", feed=ctx.feed.slug, token=token.id, name=token.name
+        ctx.user.actor,
+        "token.create",
+        feed=ctx.feed.slug,
+        token=token.id,
+        name=token.name,
+        scope=token.scope,
     )
     return await settings_page(request, ctx, status=201, new_token=secret)
 

@@ -135,7 +135,11 @@ async def create_entry(request: Request) -> Response:
     token = await authorize(request, feed)
     data = await read_json(request)
     entry, created = await store.editorial.create_entry(
-        feed, data, actor=token.actor, idempotency_key=request.headers.get("idempotency-key")
+        feed,
+        data,
+        actor=token.actor,
+        idempotency_key=request.headers.get("idempotency-key"),
+        may_publish=token.may_publish,
     )
     extra = {"Location": f"/api/v1/feeds/{feed}/entries/{entry.id}"}
     if created:
@@ -152,7 +156,7 @@ async def edit_entry(request: Request) -> Response:
     version = required_if_match(request)
     data = await read_json(request)
     entry = await store.editorial.edit_entry(
-        feed, entry_id, data, if_match=version, actor=token.actor
+        feed, entry_id, data, if_match=version, actor=token.actor, may_publish=token.may_publish
     )
     metrics.PUBLISHED.labels("edit").inc()
     return entry_response(entry)
@@ -163,7 +167,11 @@ async def retract_entry(request: Request) -> Response:
     store = state(request).store
     token = await authorize(request, feed)
     entry = await store.editorial.retract_entry(
-        feed, entry_id, if_match=if_match(request), actor=token.actor
+        feed,
+        entry_id,
+        if_match=if_match(request),
+        actor=token.actor,
+        may_publish=token.may_publish,
     )
     metrics.PUBLISHED.labels("retract").inc()
     return entry_response(entry)

@@ -17,9 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from feed import readiness
 from feed.admin_store import AdminStore
 from feed.client import open_redis
 from feed.errors import ConfigError, FeedError
+from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
 from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
@@ -36,11 +38,10 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     nf = state(request)
-    try:
-        await nf.store.redis.ping()
-    except Exception as exc:  # any failure means: not ready
+    why = await readiness.problem(nf.store.redis, nf.queue)
+    if why is not None:
         return JSONResponse(
-            {"status": "unavailable", "detail": f"Redis unreachable: {exc}"},
+            {"status": "unavailable", "detail": why},
             status_code=503,
             headers={"Cache-Control": "no-store"},
         )
@@ -71,12 +72,16 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     if settings.embedded:
         raise ConfigError(
-            "the web app needs REDIS_URL (newsfeed run sets it for the embedded server)"
+            "the web app needs REDIS_URL or NEWSFEED_SENTINELS "
+            "(newsfeed run sets REDIS_URL for the embedded server)"
         )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = open_redis(settings)
+        # arq's queue: NEWSFEED_QUEUE_URL when it is another Redis (a cluster's).
+        queue_url = settings.queue_url
+        queue = None if queue_url in (None, settings.redis_url) else connect(queue_url)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,
@@ -94,12 +99,15 @@ def create_app(settings: Settings) -> Starlette:
                     store.documents,
                     hub,
                     AdminStore(redis),
+                    queue,
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as
                 # uvicorn's app_state: the live connections are served there.
                 yield {live.LIVE_STATE: live.LiveServer(hub, settings.client_buffer_bytes)}
         finally:
             await redis.aclose()
+            if queue is not None:
+                await queue.aclose()
 
     return Starlette(
         routes=[*routes(), *admin.routes(settings)],

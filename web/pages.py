@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import NotFound
 from feed.i18n import N_, Language, language
 from feed.model import Entry, now_ms
+from feed.pairing import Pairing
 from feed.registry import FeedMeta
 from feed.stores import Stores
 from web import render
@@ -150,6 +151,9 @@ class Pages:
                 )
             ),
         }
+        feed_link, links = await translations_of(store, meta, [e.id for e in page.entries])
+        context["translation"] = feed_link
+        context["translations"] = links
         return meta, context
 
     # -- endpoints -------------------------------------------------------------
@@ -181,6 +185,15 @@ class Pages:
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
         lang = language(meta.language)
+        _, links = await translations_of(store, meta, [entry.id])
+        posting = blog_posting(base, meta, entry)
+        if entry.id in links:
+            link = links[entry.id]
+            posting["workTranslation"] = {
+                "@type": "BlogPosting",
+                "@id": base + link["href"],
+                "inLanguage": link["lang"],
+            }
         return self.html(
             request,
             "entry.html",
@@ -189,8 +202,10 @@ class Pages:
                 "feed_url": feed_path(feed),
                 "item": render.item(entry, zone, now, lang),
                 "zone_label": render.zone_label(zone, now, lang),
-                "jsonld": render.script_json(blog_posting(base, meta, entry)),
+                "jsonld": render.script_json(posting),
                 "base": base,
+                "translation": links.get(entry.id),
+                "translations": links,
             },
             lang=lang,
         )
@@ -216,6 +231,32 @@ class Pages:
 
     async def not_found(self, request: Request) -> Response:
         return self.error(request, 404, N_("Not found"), "There is nothing at this address.")
+
+
+async def translations_of(
+    store: Stores, meta: FeedMeta, entry_ids: list[str]
+) -> tuple[dict[str, str] | None, dict[str, dict[str, str]]]:
+    """The paired feed's page and each entry's public translation, as links.
+
+    Each link is labelled in the language it leads to ("Читати українською",
+    "Read in English"): the catalogue's "Read in this language".
+    """
+    pairing = Pairing(store.redis, store.registry, store.editorial)
+    other = await pairing.partner(meta)
+    if other is None:
+        return None, {}
+    theirs = language(other.language)
+    label = theirs.gettext("Read in this language")
+    feed_link = {"href": feed_path(other.slug), "lang": theirs.tag, "label": label}
+    links: dict[str, dict[str, str]] = {}
+    for entry_id, translated in (await pairing.translations(meta, entry_ids)).items():
+        try:
+            await store.public.public_entry(other.slug, translated)
+        except NotFound:
+            continue  # not public (yet): no link to a page readers cannot open
+        href = render.permalink(other.slug, translated)
+        links[entry_id] = {"href": href, "lang": theirs.tag, "label": label}
+    return feed_link, links
 
 
 def blog_posting(base: str, meta: FeedMeta, entry: Entry) -> dict[str, Any]:

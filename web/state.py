@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from feed.accounts import Accounts
 from feed.admin_store import AdminStore
 from feed.docstore import DocumentCache
+from feed.redis_io import Client
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
@@ -34,6 +35,8 @@ class AppState:
     hub: Hub
     admin: AdminStore
     """Admin sessions, sign-in throttling and the audit log."""
+    queue: Client | None = None
+    """arq's queue Redis when it is not ``store.redis`` (a cluster): for /readyz."""
 
 
 def state(conn: HTTPConnection) -> AppState:

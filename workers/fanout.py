@@ -23,6 +23,7 @@ Webhook deliveries themselves are arq jobs: unordered, retried, isolated.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from feed.backoff import Backoff
 from feed.cursor import format_stream_id
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
-from feed.redis_io import as_str, translated
+from feed.redis_io import as_str, translated, wake_shards
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from workers import metrics
@@ -51,13 +52,18 @@ SCHEDULE_SECONDS = 0.2
 TRIM_SECONDS = 60.0
 BATCH = 500
 GAUGE_SECONDS = 2.0
+LISTEN_BLOCK_MS = 1000
 
 
 class Fanout:
     def __init__(self, store: Stores, listeners: tuple[Dirty, ...] = ()) -> None:
         self.store = store
         self.listeners = listeners
-        self._wake_pos = "$"
+        self._wake_keys = keys.wake_keys(wake_shards(store.redis))
+        self._wake_pos: dict[str, str] = {}
+        """Per wake-up stream, the last hint read (its newest entry at start)."""
+        self._hints = Dirty()
+        """Hints the listeners read (a cluster's sharded wake-up streams)."""
         self._next_sweep = 0.0
         self._next_schedule = 0.0
         self._next_trim = time.monotonic() + 5.0
@@ -65,14 +71,27 @@ class Fanout:
         """Per feed, the last position this worker projected to (a hint)."""
 
     async def run(self) -> None:
-        """Run until cancelled; reconnect with jittered backoff on failures."""
-        await resilient("projection", self._once, on_error=self._after_error)
+        """Run until cancelled; reconnect with jittered backoff on failures.
+
+        On a cluster the wake-up streams sit in different slots and one
+        XREAD may not span slots: one listener per stream (one blocking
+        connection each) feeds ``_hints``, which the projection loop waits
+        on instead of reading a stream itself.
+        """
+        if len(self._wake_keys) == 1:
+            await resilient("projection", self._once, on_error=self._after_error)
+            return
+        async with asyncio.TaskGroup() as tg:
+            for key in self._wake_keys:
+                tg.create_task(resilient(f"wake {key}", functools.partial(self._listen, key)))
+            tg.create_task(resilient("projection", self.step, on_error=self._after_error))
 
     async def _once(self) -> None:
-        if self._wake_pos == "$":
-            async with translated():
-                last = await self.store.redis.xrevrange(keys.WAKE, count=1)
-            self._wake_pos = as_str(last[0][0]) if last else "0-0"
+        for key in self._wake_keys:
+            if key not in self._wake_pos:
+                async with translated():
+                    last = await self.store.redis.xrevrange(key, count=1)
+                self._wake_pos[key] = as_str(last[0][0]) if last else "0-0"
         await self.step()
 
     def _after_error(self) -> None:
@@ -110,15 +129,32 @@ class Fanout:
         block: int | None = None
         if not feeds:
             block = max(1, int((min(self._next_sweep, self._next_schedule) - now) * 1000))
+        if len(self._wake_keys) == 1:
+            await self._read_hints(self._wake_keys[0], block, feeds)
+        else:
+            feeds.update(await self._hints.wait(0 if block is None else block / 1000))
+        return feeds
+
+    async def _read_hints(self, key: str, block: int | None, feeds: set[str]) -> None:
         async with translated():
             res: Any = await self.store.redis.xread(
-                {keys.WAKE: self._wake_pos}, count=1000, block=block
+                {key: self._wake_pos[key]}, count=1000, block=block
             )
         for _, rows in res or []:
             for sid, fields in rows:
-                self._wake_pos = as_str(sid)
+                self._wake_pos[key] = as_str(sid)
                 feeds.add(as_str(fields[b"feed"]))
-        return feeds
+
+    async def _listen(self, key: str) -> None:
+        """One wake-up stream of a cluster: its hints into ``_hints``, forever."""
+        if key not in self._wake_pos:
+            async with translated():
+                last = await self.store.redis.xrevrange(key, count=1)
+            self._wake_pos[key] = as_str(last[0][0]) if last else "0-0"
+        feeds: set[str] = set()
+        await self._read_hints(key, LISTEN_BLOCK_MS, feeds)
+        for feed in feeds:
+            self._hints.add(feed)
 
     async def drain(self, feed: str) -> None:
         """Project everything pending for one feed."""
@@ -201,7 +237,7 @@ class Duties:
         self.fanout = Fanout(store, (to_documents, to_dispatcher))
         self.documents = DocumentRenderer(store, DocumentCache(store.redis), base_url, to_documents)
         self.dispatcher = Dispatcher(store, WebhookStore(store.redis), pool, to_dispatcher)
-        self.gauges = Gauges(store, Backlog(store.redis))
+        self.gauges = Gauges(store, Backlog(store.redis, pool))
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:

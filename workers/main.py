@@ -66,8 +66,11 @@ class ResilientWorker(Worker):
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    """arq's connection: the same Redis as the store (its primary, through Sentinel)."""
-    if settings.sentinels:
+    """arq's connection: NEWSFEED_QUEUE_URL, else the store's Redis (its
+    primary, through Sentinel)."""
+    if settings.queue_url:
+        queue = RedisSettings.from_dsn(settings.queue_url)
+    elif settings.sentinels:
         queue = RedisSettings(
             host=list(settings.sentinels),
             sentinel=True,

@@ -16,7 +16,7 @@ import pytest
 from feed.accounts import Accounts
 from feed.model import now_ms, to_rfc3339
 from feed.stores import Stores
-from tests.conftest import ROOT, Services, make_feed, seconds
+from tests.conftest import ROOT, Services, all_keys, make_feed, seconds
 from tests.web.admin_util import PASSWORD, add_user
 
 T = 15_000  # ms, Playwright's waits
@@ -363,7 +363,7 @@ async def test_an_expired_session_does_not_lose_the_draft(
     await page.fill("input[name=headline]", "Breaking: ceasefire announced")
     await page.fill("textarea[name=body]", "Details to follow.")
     # the session ends server-side while the editor types (12 h, or signed out elsewhere)
-    for key in await store.redis.keys("nf:session:*"):
+    for key in await all_keys(store.redis, "nf:session:*"):
         await store.redis.delete(key)
     await page.locator("#signed-out").wait_for()  # the list's refresh noticed; the page stays
     assert await page.input_value("input[name=headline]") == "Breaking: ceasefire announced"

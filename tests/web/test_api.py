@@ -218,7 +218,7 @@ async def test_retraction_over_http_404_and_410(
         ({"headline": "h", "published_at": "yesterday"}, "published_at"),
         ({"headline": "h", "published_at": "2001-01-01T00:00:00Z"}, "published_at"),
         ({"headline": "h", "publish_at": "2999-01-01T00:00:00Z"}, "publish_at"),
-        ({"headline": "h", "status": "published"}, "status"),
+        ({"headline": "h", "status": "retracted"}, "status"),
         ({"headline": "h", "id": "mine"}, "id"),
         ({"headline": "h", "extra": True}, "extra"),
         (["headline"], "body"),

@@ -11,16 +11,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import redis as syncredis
+import redis.asyncio
 
 from feed import keys
 from feed.model import Event, project
 from feed.redis_io import connect
 from feed.stores import Stores
-from newsfeed.embedded import EmbeddedRedis
-from tests.conftest import Proc, seconds, start_worker
+from tests.conftest import CLUSTER, Proc, TestRedis, seconds, start_worker
 
 FAST_WEBHOOKS = {
     "NEWSFEED_WEBHOOK_MAX_AGE_SECONDS": "3",
@@ -32,20 +32,31 @@ FAST_WEBHOOKS = {
 
 
 @pytest.fixture(scope="module")
-def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"))
-    with server.running():
-        yield server
+def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRedis]:
+    """This module's own Redis (a cluster and a queue server under NEWSFEED_TEST_CLUSTER=1)."""
+    with TestRedis(CLUSTER, tmp_path_factory.mktemp("valkey")).running() as rig:
+        yield rig
 
 
 @pytest.fixture
-def purl(private_server: EmbeddedRedis) -> str:
-    client = syncredis.Redis.from_url(private_server.url)
-    try:
-        client.flushall()
-    finally:
-        client.close()
+def purl(private_server: TestRedis) -> str:
+    private_server.flushall()
     return private_server.url
+
+
+@pytest.fixture
+def pqueue_url(private_server: TestRedis, purl: str) -> str:
+    """The Redis of arq's queue for the private rig."""
+    return private_server.queue_url or purl
+
+
+@pytest.fixture
+async def pqueue(pqueue_url: str) -> AsyncIterator[Any]:
+    client = redis.asyncio.Redis.from_url(pqueue_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -60,12 +71,14 @@ async def pstore(purl: str) -> AsyncIterator[Stores]:
 class Workers:
     """Worker processes a test starts; all stopped at the end, by pid."""
 
-    def __init__(self, url: str, tmp: Path) -> None:
+    def __init__(self, url: str, tmp: Path, queue_url: str) -> None:
         self.url = url
+        self.queue_url = queue_url
         self.tmp = tmp
         self.procs: list[Proc] = []
 
     def start(self, **env: str) -> Proc:
+        env = {"NEWSFEED_QUEUE_URL": self.queue_url, **env}
         proc = start_worker(self.url, self.tmp, f"worker-{len(self.procs)}", **env)
         self.procs.append(proc)
         return proc
@@ -75,8 +88,8 @@ class Workers:
 
 
 @pytest.fixture
-def workers(purl: str, tmp_path: Path) -> Iterator[Workers]:
-    ws = Workers(purl, tmp_path)
+def workers(purl: str, pqueue_url: str, tmp_path: Path) -> Iterator[Workers]:
+    ws = Workers(purl, tmp_path, pqueue_url)
     try:
         yield ws
     finally:

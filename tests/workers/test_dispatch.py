@@ -4,6 +4,7 @@ or two dispatchers at once, enqueue each delivery exactly once."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 from arq.connections import RedisSettings, create_pool
@@ -17,7 +18,7 @@ from workers.delivery import _enqueue_all, dispatch
 
 
 async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
-    pstore: Stores, purl: str
+    pstore: Stores, pqueue_url: str, pqueue: Any
 ) -> None:
     await make_feed(pstore, "news")
     hooks = WebhookStore(pstore.redis, allow_private=True)
@@ -29,7 +30,7 @@ async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
         pass
     pools = [
         await create_pool(
-            RedisSettings.from_dsn(purl),
+            RedisSettings.from_dsn(pqueue_url),
             job_serializer=orjson.dumps,
             job_deserializer=orjson.loads,
             default_queue_name=keys.ARQ_QUEUE,
@@ -46,14 +47,14 @@ async def test_a_crash_between_enqueue_and_advance_enqueues_nothing_twice(
         # Two workers take over at once.
         counts = await asyncio.gather(*(dispatch(hooks, p, "news", batch=100) for p in pools))
         assert sum(counts) <= 300
-        queued = {m.decode() for m in await pstore.redis.zrange(keys.ARQ_QUEUE, 0, -1)}
+        queued = {m.decode() for m in await pqueue.zrange(keys.ARQ_QUEUE, 0, -1)}
         live = [sid.decode() for sid, _ in await pstore.redis.xrange(keys.live("news"), "-", "+")]
         assert len(live) == 150
         assert queued == {f"nf:wh:{h.id}.{sid}:1" for h in (a, b) for sid in live}
         assert (await pstore.redis.get(keys.webhook_pos("news"))).decode() == live[-1]
         # Nothing new: dispatching again enqueues nothing.
         assert await dispatch(hooks, pools[0], "news") == 0
-        assert await pstore.redis.zcard(keys.ARQ_QUEUE) == 300
+        assert await pqueue.zcard(keys.ARQ_QUEUE) == 300
     finally:
         for p in pools:
             await p.aclose()

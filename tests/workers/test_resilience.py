@@ -10,7 +10,7 @@ import httpx
 
 from feed import keys
 from feed.model import now_ms, to_rfc3339
-from feed.redis_io import connect
+from feed.redis_io import connect, is_cluster
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 from tests.conftest import make_feed, seconds
@@ -82,7 +82,12 @@ async def test_killed_connections_and_metrics(pstore: Stores, workers: Workers) 
     await _publish(pstore, 20, "before")
     await caught_up(pstore, "news")
     # Drop every connection but ours (the worker's blocking XREAD included).
-    killed = await pstore.redis.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    kill = ("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    if is_cluster(pstore.redis):  # on every master
+        nodes = pstore.redis.get_primaries()
+        killed = sum([await pstore.redis.execute_command(*kill, target_nodes=n) for n in nodes])
+    else:
+        killed = await pstore.redis.execute_command(*kill)
     assert killed >= 2
     await _publish(pstore, 20, "after")
     await caught_up(pstore, "news")

@@ -98,6 +98,66 @@
     }
   }
 
+  // -- presence: who else is on this feed (editor screen), who else has this
+  //    entry open (edit page): a beat every 3 s, a goodbye when the page goes
+  var here = document.getElementById("presence");
+  var lastHere = [];
+  function applyBadges() {
+    document.querySelectorAll(".entry .badge.editing").forEach(function (b) { b.remove(); });
+    lastHere.forEach(function (p) {
+      var li = p.entry && document.getElementById("e-" + p.entry);
+      var meta = li && li.querySelector(".meta");
+      if (!meta) return;
+      var b = document.createElement("span");
+      b.className = "badge editing";
+      b.textContent = p.user + " editing";
+      meta.appendChild(b);
+    });
+  }
+  if (here) {
+    var tab = "t" + Math.random().toString(36).slice(2) + Date.now().toString(36);
+    var entryId = here.dataset.entry || "";
+    var beatTimer = null;
+    var form = function (leave) {
+      var f = new FormData();
+      f.append("csrf_token", here.dataset.csrf);
+      f.append("tab", tab);
+      if (entryId) f.append("entry", entryId);
+      if (leave) f.append("leave", "1");
+      return f;
+    };
+    var names = function (ps) {
+      return ps.map(function (p) { return p.user; }).filter(function (n, i, a) { return a.indexOf(n) === i; });
+    };
+    var show = function (list) {
+      lastHere = list;
+      var text = "";
+      if (entryId) {
+        var n = names(list.filter(function (p) { return p.entry === entryId; }));
+        if (n.length) text = n.join(", ") + (n.length === 1 ? " is" : " are") + " editing this update";
+      } else {
+        var all = names(list);
+        if (all.length) text = "Also here: " + all.join(", ");
+      }
+      here.textContent = text;
+      here.hidden = !text;
+      applyBadges();
+    };
+    var beat = function () {
+      fetch(here.dataset.src, { method: "POST", body: form(false), credentials: "same-origin",
+        headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (d) { show(d.here || []); })
+        .catch(function () { /* the next beat retries */ })
+        .finally(function () { beatTimer = window.setTimeout(beat, 3000); });
+    };
+    beat();
+    window.addEventListener("pagehide", function () {
+      window.clearTimeout(beatTimer);
+      if (navigator.sendBeacon) navigator.sendBeacon(here.dataset.src, form(true));
+    });
+  }
+
   // -- the editor screen's list: live over the public WebSocket for published
   //    changes, plus a periodic refresh of the editorial list (scheduled, other
   //    editors' drafts) from the admin's own JSON endpoint.
@@ -134,6 +194,7 @@
         sig = data.sig;
         if (list.querySelector("form[data-sending]")) return;
         list.innerHTML = data.html;
+        applyBadges();
         list.querySelectorAll(".entry").forEach(function (li) {
           var key = li.dataset.id + ":" + li.dataset.version;
           if (!known.has(key)) { li.classList.add("fresh"); known.add(key); }
