@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from feed import keys
 from feed.errors import Conflict, InvalidInput, NotFound
+from feed.i18n import check_language
 from feed.model import now_ms
 from feed.redis_io import Client, Commands, as_str, translated
 
@@ -139,6 +140,19 @@ class Accounts:
             frozenset(orjson.loads(raw.get(b"feeds") or b"[]")),
             as_str(raw[b"password_hash"]),
         )
+
+    async def ui_language(self, name: str) -> str:
+        """The language this user chose for the admin pages ('en' if none)."""
+        async with translated():
+            raw = await self.redis.hget(keys.user(name), "ui_language")
+        return as_str(raw) if raw else "en"
+
+    async def set_ui_language(self, name: str, tag: str) -> str:
+        tag = check_language(tag)
+        await self.get_user(name)
+        async with translated():
+            await self.redis.hset(keys.user(name), "ui_language", tag)
+        return tag
 
     async def list_users(self) -> list[User]:
         async with translated():

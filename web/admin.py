@@ -30,13 +30,14 @@ from web import (
     admin_audit,
     admin_entries,
     admin_feeds,
+    admin_language,
     admin_pairing,
     admin_presence,
     admin_review,
     admin_users,
 )
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
-from web.admin_render import UI, flash, page_headers, parse_input_time
+from web.admin_render import UI, flash, page_headers, parse_input_time, ui_language
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIST_LIMIT = 50
@@ -87,6 +88,7 @@ async def entries_html(request: Request, ctx: Ctx, entries: list[Entry]) -> str:
     shown = [e for e in entries if admin_review.shown_to(ctx.user, e, infos)]
     return ctx.ui.render(
         "_entries.html",
+        lang=ui_language(request),
         entries=editor_order(shown),
         queue=admin_review.queue(shown, infos) if ctx.user.may_publish else [],
         review=infos,
@@ -220,6 +222,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *admin_review.routes(guard),
         *admin_presence.routes(guard),
         *admin_pairing.routes(guard),
+        *admin_language.routes(guard),
         *admin_feeds.routes(guard),
         *admin_users.routes(guard),
         *admin_audit.routes(guard),

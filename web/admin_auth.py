@@ -245,6 +245,7 @@ def login_page(ui: UI) -> Endpoint:
             await admin.close_session(old)
         request.session.clear()
         request.session.update({"sid": sid, "csrf": secrets.token_urlsafe(32)})
+        request.session["lang"] = await nf.accounts.ui_language(user.name)
         await admin.record(user.actor, "login", address=address)
         return RedirectResponse(nxt, status_code=303)
 

@@ -9,11 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from feed import i18n
+from feed.i18n import N_
 from feed.model import to_rfc3339
 
 WEB = Path(__file__).resolve().parent
@@ -108,27 +110,96 @@ class Assets:
         )
 
 
+# Flash messages are English; these heads ("Published: <headline>") are
+# translated when shown, the editor's own text after them never is.
+FLASH_HEADS = (
+    N_("Posted"),
+    N_("Scheduled"),
+    N_("Draft saved"),
+    N_("Submitted for review"),
+    N_("Published"),
+    N_("Sent back"),
+    N_("Saved"),
+    N_("Retracted"),
+    N_("Pinned"),
+    N_("Unpinned"),
+)
+FLASH_WHOLE = (
+    N_("Nothing changed."),
+    N_("Signed out."),
+    N_("Already posted; the repeated submit was ignored."),
+    N_("Translation linked."),
+    N_("Translation unlinked."),
+    N_("Language set."),
+)
+
+
+def translate_flash(lang: i18n.Language, text: str) -> str:
+    whole = lang.gettext(text)
+    if whole != text:
+        return whole
+    head, sep, rest = text.partition(": ")
+    if sep and head in FLASH_HEADS:
+        return f"{lang.gettext(head)}: {rest}"
+    return text
+
+
+def script_messages(lang: i18n.Language) -> dict[str, str]:
+    """The strings admin.js shows, in the editor's language."""
+    t = lang
+    return {
+        "also_here": t.gettext("Also here: %(names)s"),
+        "is_editing": t.gettext("%(names)s is editing this update"),
+        "are_editing": t.gettext("%(names)s are editing this update"),
+        "editing": t.gettext("%(name)s editing"),
+        "live": t.gettext("live"),
+        "auto_refresh": t.gettext("auto-refresh"),
+        "offline": t.gettext("offline, retrying"),
+        "signed_out": t.gettext("signed out"),
+        "retry_post": t.gettext("Retry post"),
+        "copied": t.gettext("Copied"),
+    }
+
+
+def ui_language(request: Request) -> i18n.Language:
+    """The editor's language for this request: chosen per user, kept in the session."""
+    tag = request.session.get("lang") if "session" in request.scope else None
+    return i18n.language(tag if isinstance(tag, str) else None)
+
+
 class UI:
-    """The Jinja environment and the page renderer, built once per app."""
+    """The Jinja environments (one per language) and the page renderer, built once per app."""
 
     def __init__(self) -> None:
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(WEB / "templates")),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
         self.assets = Assets()
-        self.env.globals["asset"] = self.assets.url
-        self.env.globals["languages"] = list(i18n.choices())
-        self.env.filters["local"] = local_time
-        self.env.filters["input_time"] = input_time
-        self.env.filters["when"] = when
-        self.env.filters["rfc3339"] = to_rfc3339
+        self._envs: dict[str, jinja2.Environment] = {}
 
-    def render(self, template: str, **context: Any) -> str:
-        return self.env.get_template(f"admin/{template}").render(**context)
+    def env(self, lang: i18n.Language) -> jinja2.Environment:
+        env = self._envs.get(lang.tag)
+        if env is None:
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(str(WEB / "templates")),
+                autoescape=True,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(lang.translations, newstyle=True)  # type: ignore[attr-defined]
+            env.globals["asset"] = self.assets.url
+            env.globals["languages"] = list(i18n.choices())
+            env.globals["ui_lang"] = lang.tag
+            env.globals["ui_messages"] = orjson.dumps(script_messages(lang)).decode()
+            env.filters["local"] = local_time
+            env.filters["input_time"] = input_time
+            env.filters["when"] = when
+            env.filters["rfc3339"] = to_rfc3339
+            self._envs[lang.tag] = env
+        return env
+
+    def render(self, template: str, lang: i18n.Language | None = None, **context: Any) -> str:
+        env = self.env(lang or i18n.language(None))
+        return env.get_template(f"admin/{template}").render(**context)
 
     def page(
         self, request: Request, template: str, status: int = 200, **context: Any
@@ -138,7 +209,11 @@ class UI:
         context.setdefault("csrf", request.session.get("csrf", ""))
         context.setdefault("feed", None)
         context.setdefault("title", "")
-        html = self.render(template, request=request, **context)
+        lang = ui_language(request)
+        if context["flash"] is not None:
+            kind, text = context["flash"]
+            context["flash"] = (kind, translate_flash(lang, text))
+        html = self.render(template, lang=lang, request=request, **context)
         return HTMLResponse(html, status_code=status, headers=page_headers(request))
 
 

@@ -2,6 +2,14 @@
    No build step, no dependencies. */
 (function () {
   "use strict";
+  // The strings this script shows, in the editor's language (base.html).
+  var M = {};
+  try { M = JSON.parse(document.body.dataset.messages || "{}"); } catch (e) { M = {}; }
+  function t(key, fallback, vars) {
+    var text = M[key] || fallback;
+    Object.keys(vars || {}).forEach(function (k) { text = text.split("%(" + k + ")s").join(vars[k]); });
+    return text;
+  }
 
   // -- one submit per form render (the server's idempotency key covers the rest)
   document.addEventListener("submit", function (ev) {
@@ -22,7 +30,7 @@
       buttons.forEach(function (b) {
         b.disabled = false;
         b.classList.remove("sending");
-        if (b.id === "post") b.textContent = "Retry post";
+        if (b.id === "post") b.textContent = t("retry_post", "Retry post");
       });
     }, 10000);
   }, true);
@@ -65,7 +73,7 @@
     if (copy) {
       var field = document.getElementById(copy.dataset.copy);
       field.select();
-      var done = function () { copy.textContent = "Copied"; };
+      var done = function () { copy.textContent = t("copied", "Copied"); };
       if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
       else { document.execCommand("copy"); done(); }
     }
@@ -110,7 +118,7 @@
       if (!meta) return;
       var b = document.createElement("span");
       b.className = "badge editing";
-      b.textContent = p.user + " editing";
+      b.textContent = t("editing", "%(name)s editing", { name: p.user });
       meta.appendChild(b);
     });
   }
@@ -134,10 +142,11 @@
       var text = "";
       if (entryId) {
         var n = names(list.filter(function (p) { return p.entry === entryId; }));
-        if (n.length) text = n.join(", ") + (n.length === 1 ? " is" : " are") + " editing this update";
+        if (n.length === 1) text = t("is_editing", "%(names)s is editing this update", { names: n[0] });
+        else if (n.length) text = t("are_editing", "%(names)s are editing this update", { names: n.join(", ") });
       } else {
         var all = names(list);
-        if (all.length) text = "Also here: " + all.join(", ");
+        if (all.length) text = t("also_here", "Also here: %(names)s", { names: all.join(", ") });
       }
       here.textContent = text;
       here.hidden = !text;
@@ -200,7 +209,7 @@
           if (!known.has(key)) { li.classList.add("fresh"); known.add(key); }
         });
       })
-      .catch(function () { if (!out) setState("offline, retrying", "down"); })
+      .catch(function () { if (!out) setState(t("offline", "offline, retrying"), "down"); })
       .finally(function () {
         inflight = false;
         if (again) { again = false; refresh(); }
@@ -213,7 +222,7 @@
   function signedOut() {
     if (out) return;
     out = true;
-    setState("signed out", "down");
+    setState(t("signed_out", "signed out"), "down");
     var bar = document.getElementById("signed-out");
     if (bar) bar.hidden = false;
   }
@@ -229,16 +238,16 @@
     try {
       ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + list.dataset.ws);
     } catch (e) { retry(); return; }
-    ws.onopen = function () { backoff = 1000; setState("live", "up"); };
+    ws.onopen = function () { backoff = 1000; setState(t("live", "live"), "up"); };
     ws.onmessage = function () { soon(); };
-    ws.onclose = function () { setState("auto-refresh", ""); retry(); };
+    ws.onclose = function () { setState(t("auto_refresh", "auto-refresh"), ""); retry(); };
   }
   function retry() {
     window.setTimeout(connect, backoff + Math.random() * backoff);
     backoff = Math.min(backoff * 2, 30000);
   }
 
-  setState("auto-refresh", "");
+  setState(t("auto_refresh", "auto-refresh"), "");
   connect();
   refresh();
   window.setInterval(function () { if (!out) refresh(); }, POLL_MS);
