@@ -13,6 +13,8 @@
     newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
     newsfeed token create --feed F [--name N] [--drafts-only]   prints the token alone
     newsfeed rebuild --feed F
+    newsfeed backup --out DIR                          a consistent copy of the embedded store
+    newsfeed restore --from DIR                        put it back (newsfeed stopped)
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
 store in ``--data-dir`` (the running server's, or one started for the
@@ -38,7 +40,7 @@ from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
-from newsfeed import logs, supervisor, webpool
+from newsfeed import backup, logs, supervisor, webpool
 from newsfeed.supervisor import check_redis, services, store_settings
 from web.app import create_app
 from web.serve import serve
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", required=True)
     data_dir(p)
     p.set_defaults(handler=cmd_rebuild)
+    backup.add_commands(sub, data_dir)
     return parser
 
 

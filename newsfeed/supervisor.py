@@ -78,7 +78,7 @@ def _port_file(data_dir: Path) -> Path:
     return data_dir / "redis.port"
 
 
-def _running_embedded(data_dir: Path) -> str | None:
+def running_embedded(data_dir: Path) -> str | None:
     """The URL of the embedded server a `newsfeed run` keeps in data_dir, if up."""
     try:
         port = int(_port_file(data_dir).read_text())
@@ -93,7 +93,7 @@ def store_settings(settings: Settings) -> Iterator[Settings]:
     if not settings.embedded:
         yield settings
         return
-    url = _running_embedded(settings.data_dir)
+    url = running_embedded(settings.data_dir)
     if url is not None:
         yield dataclasses.replace(settings, redis_url=url)
         return
