@@ -17,7 +17,10 @@ flight (httpx), and prints:
 - how fast one reader pages back through the whole timeline (100 a page).
 
 It is bounded in count and time (``--deadline`` seconds per mode) and stops
-every process it started, by pid, whatever happens.
+every process it started, by pid, whatever happens. ``--profile N`` then
+profiles N sequential POSTs through the app in process (httpx's ASGI
+transport, no sockets) and prints where their CPU went, by package and by
+function.
 
     .venv/bin/python bench/bench_publish.py --count 5000 --concurrency 32
 """
@@ -27,7 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -43,8 +48,10 @@ from feed import keys
 from feed.accounts import Accounts
 from feed.durability import MODES
 from feed.redis_io import connect
+from feed.settings import Settings
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
+from web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "bench"
@@ -263,18 +270,87 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             await redis.aclose()
 
 
+def bucket(path: str) -> str:
+    """Which package a profiled function belongs to."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0]
+    if path.startswith(str(ROOT) + "/"):
+        return path[len(str(ROOT)) + 1 :].split("/", 1)[0] + "/ (ours)"
+    if path.startswith("~") or path.startswith("<"):
+        return "builtins (C calls)"
+    return "stdlib: " + Path(path).stem
+
+
+async def profile_posts(redis_url: str, token: str, mode: str, count: int) -> None:
+    """Where the CPU of one POST goes inside the app (cProfile, in process).
+
+    The app is driven through httpx's ASGI transport, one request at a
+    time: no sockets, no uvicorn, so what remains is the request's own path
+    (routing, auth, validation, the store, JSON) plus the in-process client.
+    """
+    settings = Settings(
+        redis_url=redis_url, secret_key="bench-secret-key-0123456789", durability=mode
+    )
+    app = create_app(settings)
+    url = f"/api/v1/feeds/{FEED}/entries"
+    auth = {"Authorization": f"Bearer {token}"}
+    profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            for i in range(50):  # warm up
+                (await c.post(url, json={"headline": f"w{i}"}, headers=auth)).raise_for_status()
+            started = time.process_time()
+            profiler.enable()
+            for i in range(count):
+                body = {"headline": f"p{i}: Talks resume", "body": "<p>Delegations met.</p>"}
+                r = await c.post(url, json=body, headers={**auth, "Idempotency-Key": f"p-{i}"})
+                r.raise_for_status()
+            profiler.disable()
+            cpu = time.process_time() - started
+    profile = pstats.Stats(profiler).get_stats_profile()
+    own: dict[str, float] = {}
+    for fp in profile.func_profiles.values():
+        own[bucket(fp.file_name)] = own.get(bucket(fp.file_name), 0.0) + fp.tottime
+    total = sum(own.values())
+    print(
+        f"profile     {count} sequential POSTs in process ({mode}): {cpu / count * 1e6:.0f} µs CPU"
+        " per POST with the profiler on; own time by package:"
+    )
+    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1])[:14]:
+        print(f"  {seconds / total * 100:5.1f}%  {seconds / count * 1e6:6.0f} µs  {name}")
+    top = sorted(profile.func_profiles.items(), key=lambda kv: -kv[1].tottime)[:12]
+    print("  top functions by own time:")
+    for name, fp in top:
+        where = fp.file_name.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        print(f"  {fp.tottime / count * 1e6:6.0f} µs  {where}:{fp.line_number} {name}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=5000, help="entries to publish")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--deadline", type=float, default=120, help="seconds, per mode")
     parser.add_argument("--modes", default="fsync,replica,none", help="durability modes to run")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="also profile this many POSTs in process (fsync)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="nf-bench-"))
-    for mode in args.modes.split(","):
+    for mode in filter(None, args.modes.split(",")):
         if mode not in MODES:
             raise SystemExit(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         await run_mode(mode, args, tmp)
+    if args.profile:
+        server = EmbeddedRedis(None)
+        with server.running():
+            redis: Any = connect(server.url)
+            try:
+                await Stores.build(redis).registry.create_feed(FEED, "Bench")
+                token, _ = await Accounts(redis).create_token(FEED, "bench")
+            finally:
+                await redis.aclose()
+            await profile_posts(server.url, token, "fsync", min(args.profile, 20_000))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"machine     {os.cpu_count()} cores, load average {load}; "
