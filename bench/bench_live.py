@@ -15,12 +15,17 @@ the load generator (one Node process with the ``ws`` package,
 (c) server memory per idle connection (RSS delta / connections, 5,000 idle);
 (d) 10,000 clients that disconnect, miss 20 updates and reconnect with
     ``since`` spread over 10 s: how many recovered exactly what they missed
-    (same events, same order, no snapshot, no reset).
+    (same events, same order, no snapshot, no reset);
+(e) server memory per idle SSE connection (5,000 idle, held by this process);
+(n) the same load as (a) against a bare Node WebSocket server
+    (``bench/live/bare_server.js``, no library, one pre-built frame written
+    to every socket) pinned to core 0 in the same run: its CPU per delivery
+    and latency, printed next to ours.
 
 Loopback only, bounded in time (``--deadline``), and it stops every process
 it started by pid. Needs Node 20 and ``npm install`` in ``bench/live``.
 
-    .venv/bin/python bench/bench_live.py            # all four
+    .venv/bin/python bench/bench_live.py            # all of them
     .venv/bin/python bench/bench_live.py --phases b --burst-subscribers 2000
 """
 
@@ -48,6 +53,7 @@ from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "live" / "loadgen.js"
+BARE = ROOT / "bench" / "live" / "bare_server.js"
 FEED = "bench"
 BODY = "<p>" + "Live coverage continues with the latest from the count. " * 5 + "</p>"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -298,6 +304,112 @@ class Bench:
                 flush=True,
             )
 
+    # -- (e) ---------------------------------------------------------------------
+    async def idle_sse(self) -> None:
+        """Memory per idle SSE connection: raw sockets held by this process."""
+        n = self.args.subscribers
+        await asyncio.sleep(1)
+        rss0 = rss_bytes(self.web_pid)
+        request = f"GET /api/v1/feeds/{FEED}/sse HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        try:
+            for i in range(n):
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.write(request)
+                streams.append((reader, writer))
+                if i % 200 == 199:
+                    await asyncio.sleep(0.05)
+            ok = 0
+            for reader, _ in streams:
+                with contextlib.suppress(TimeoutError, OSError):
+                    head = await asyncio.wait_for(reader.read(65536), 30)
+                    ok += head.startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(3)
+            rss1 = rss_bytes(self.web_pid)
+            print(
+                f"(e) memory per idle SSE connection: {(rss1 - rss0) / max(1, ok) / 1024:.1f} KB "
+                f"(RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MB for {ok} of {n} streams)"
+                f"   [target <= 8 KB]",
+                flush=True,
+            )
+        finally:
+            for _, writer in streams:
+                writer.close()
+            await asyncio.sleep(2)
+
+    # -- (n) ---------------------------------------------------------------------
+    async def bare_node(self) -> None:
+        """(a)'s load against a bare Node server writing one pre-built frame."""
+        a = self.args
+        port = free_port()
+        proc = await asyncio.create_subprocess_exec(
+            "taskset",
+            "-c",
+            "0",
+            "node",
+            str(BARE),
+            str(port),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            await asyncio.wait_for(proc.stdout.readline(), 10)
+            url = f"ws://127.0.0.1:{port}/"
+            saved, self.url = self.url, url
+            try:
+                async with Loadgen.running() as lg, Loadgen.running() as probe:
+                    opened = await self.open_interleaved(lg, probe, a.subscribers, a.probes)
+                    await asyncio.sleep(2)
+                    await lg.ask(cmd="measure", on=True, every=a.sample_every)
+                    await lg.ask(cmd="reset")
+                    await probe.ask(cmd="measure", on=True, every=1)
+                    await probe.ask(cmd="reset")
+                    total = int(a.rate * a.duration)
+                    node_pid = proc.pid  # taskset execs node in place
+                    cpu0, t0 = cpu_seconds(node_pid), time.monotonic()
+                    start = time.monotonic()
+                    for i in range(total):
+                        await asyncio.sleep(max(0.0, start + i / a.rate - time.monotonic()))
+                        ms = time.time() * 1000
+                        entry = {
+                            "id": f"e{i % 20}",
+                            "feed": FEED,
+                            "version": i + 2,
+                            "headline": f"bench {ms:.3f}",
+                            "body": BODY,
+                        }
+                        message = {"type": "update", "cursor": f"bare.{int(ms)}-0", "entry": entry}
+                        data = json.dumps(message, separators=(",", ":"))
+                        proc.stdin.write(json.dumps({"cmd": "send", "data": data}).encode() + b"\n")
+                        await proc.stdin.drain()
+                        await asyncio.wait_for(proc.stdout.readline(), 10)
+                    stats = await self.wait_all(lg, total, 15)
+                    probed = await self.wait_all(probe, total, 15) if a.probes else None
+                    cpu1, t1 = cpu_seconds(node_pid), time.monotonic()
+                    print(
+                        f"(n) bare Node server (no library, one pre-built frame): "
+                        f"{opened['ok']} subscribers x {a.rate:g} updates/s: "
+                        f"server CPU {100 * (cpu1 - cpu0) / (t1 - t0):.0f}% of its core "
+                        f"({(cpu1 - cpu0) * 1e6 / max(1, total * opened['ok']):.2f} us per "
+                        f"delivery); in the load generator p50 {stats['p50']:.1f} ms, "
+                        f"p99 {stats['p99']:.1f} ms; received min {stats['events_min']} of {total}",
+                        flush=True,
+                    )
+                    if probed is not None:
+                        print(
+                            f"    at the {a.probes} probes: p50 {probed['p50']:.1f} ms, "
+                            f"p99 {probed['p99']:.1f} ms, max {probed['max']:.1f} ms "
+                            f"(publish here = the write itself: no API, worker or Redis)",
+                            flush=True,
+                        )
+            finally:
+                self.url = saved
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
     # -- (b) ---------------------------------------------------------------------
     async def burst(self, worker: subprocess.Popen[bytes]) -> None:
         a = self.args
@@ -458,6 +570,12 @@ async def run(
         if "b" in args.phases:
             await bench.burst(worker)
             print(f"load average: {loadavg()}", flush=True)
+        if "e" in args.phases:
+            await bench.idle_sse()
+            print(f"load average: {loadavg()}", flush=True)
+        if "n" in args.phases:
+            await bench.bare_node()
+            print(f"load average: {loadavg()}", flush=True)
         if "d" in args.phases:
             await bench.reconnects()
             print(f"load average: {loadavg()}", flush=True)
@@ -467,7 +585,7 @@ async def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phases", default="abcd", help="which of a, b, c, d to run")
+    parser.add_argument("--phases", default="abcden", help="which of a, b, c, d, e, n to run")
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=15.0)

@@ -154,6 +154,11 @@ def live(feed: str) -> str:
     return _f(feed, "live")
 
 
+def readers(feed: str) -> str:
+    """Hash: web process id -> "<readers>:<valid until, ms>" (``feed.readers``)."""
+    return _f(feed, "readers")
+
+
 def audit(feed: str) -> str:
     """Stream: who did what in the feed's administration."""
     return _f(feed, "audit")

@@ -87,6 +87,8 @@ def reset_json(reason: ResetReason) -> bytes:
 
 
 PONG_JSON = b'{"type":"pong"}'
+READY_JSON = b'{"type":"ready"}'
+"""The first SSE event: the stream flows (a buffering proxy would hold it)."""
 
 
 def reconnect_json(reason: str, retry_ms: int) -> bytes:

@@ -38,6 +38,7 @@ from web import (
 )
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time, ui_language
+from web.state import state
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIST_LIMIT = 50
@@ -196,6 +197,7 @@ async def entries_json(request: Request, ctx: Ctx) -> Response:
     html = await entries_html(request, ctx, entries)
     body = {
         "feed": ctx.feed.slug,
+        "readers": await state(request).hub.readers(ctx.feed.slug),
         "entries": [e.to_json() for e in entries],
         "html": html,
         "sig": signature(html),

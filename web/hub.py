@@ -53,12 +53,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from feed.cursor import Cursor, StreamId, position_lost, resume_decision
 from feed.errors import Overloaded, StoreUnavailable
+from feed.readers import ReaderCounts
 from feed.stores import Stores
 from feed.wire import (
     CLOSE_RESTART,
@@ -83,6 +85,8 @@ from web.channel import (
 )
 from web.live_ws import PING_FRAME, LiveWebSocket
 
+READERS_EVERY = 5.0
+"""Seconds between two reports of this process's reader counts (``feed.readers``)."""
 LINGER = 30.0
 """Seconds a channel with no subscriber keeps reading (its ring stays warm)."""
 READY_TIMEOUT = 5.0
@@ -114,6 +118,9 @@ class Hub:
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+        self.reader_counts = ReaderCounts(store.redis)
+        self.process_id = secrets.token_hex(6)
+        """This process's field in each feed's reader counts."""
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -121,6 +128,7 @@ class Hub:
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
             self._spawn(self._heartbeat())
+            self._spawn(self._report_readers())
             try:
                 yield self
             finally:
@@ -262,6 +270,40 @@ class Hub:
                     return True
             position = todo[-1].position
         return True
+
+    # -- reader counts ----------------------------------------------------------------------
+    def local_readers(self, feed: str) -> int:
+        chan = self.channels.get(feed)
+        if chan is None:
+            return 0
+        return len(chan.subs["ws"]) + len(chan.subs["sse"]) + len(chan.waiting)
+
+    async def _report_readers(self) -> None:
+        """Every READERS_EVERY: one write per feed served here, none per reader."""
+        reported: set[str] = set()
+        ttl_ms = int(3 * READERS_EVERY * 1000)
+        while True:
+            await asyncio.sleep(READERS_EVERY)
+            feeds = set(self.channels) | reported
+            for feed in feeds:
+                count = self.local_readers(feed)
+                try:
+                    total = await self.reader_counts.report(
+                        feed, self.process_id, count, int(time.time() * 1000), ttl_ms
+                    )
+                except StoreUnavailable:
+                    continue
+                if feed in self.channels:
+                    reported.add(feed)
+                    metrics.LIVE_READERS.labels(feed).set(total)
+                else:  # reported 0 once after its channel ended
+                    reported.discard(feed)
+                    with contextlib.suppress(KeyError):
+                        metrics.LIVE_READERS.remove(feed)
+
+    async def readers(self, feed: str) -> int:
+        """Readers of ``feed`` now, over every web process (as last reported)."""
+        return await self.reader_counts.total(feed, int(time.time() * 1000))
 
     # -- heartbeats and drain ---------------------------------------------------------------
     async def _heartbeat(self) -> None:

@@ -43,7 +43,7 @@ from websockets.http11 import Response as WsResponse
 
 from feed.cursor import Cursor
 from feed.errors import FeedError, InvalidInput, StoreUnavailable
-from feed.wire import CLOSE_INTERNAL, CLOSE_RESTART, sse_comment
+from feed.wire import CLOSE_INTERNAL, CLOSE_RESTART, READY_JSON, sse_event
 from web.channel import Channel, Subscriber
 from web.hub import Hub
 from web.live_sse import LiveSSE
@@ -265,7 +265,9 @@ class LiveServer:
             return
         if conn.transport.is_closing():
             return
-        conn.start(b"retry: %d\n\n" % SSE_RETRY_MS + sse_comment("newsfeed live"))
+        # "ready" first: a client that never sees it (a proxy that buffers
+        # the stream) knows to poll instead.
+        conn.start(b"retry: %d\n\n" % SSE_RETRY_MS + sse_event("ready", None, READY_JSON))
         await self._serve(self.hub.open("sse", conn), chan, since, limit)
 
     async def _serve(

@@ -13,6 +13,11 @@ LIVE_CONNECTIONS = Gauge(
     "newsfeed_live_connections", "Open live connections (WebSocket and SSE)", ["transport"]
 )
 
+LIVE_READERS = Gauge(
+    "newsfeed_live_readers",
+    "Readers following a feed now, over every web process (per feed this process serves)",
+    ["feed"],
+)
 LIVE_DELIVERIES = Counter(
     "newsfeed_live_deliveries_total",
     "Live messages written to connections (messages x subscribers)",

@@ -134,7 +134,9 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
     current = SSEEvent()
     async for line in response.aiter_lines():
         if line == "":
-            if current.data or current.event != "message":
+            if current.event == "ready":  # the stream's first event: tested on its own
+                current = SSEEvent(retry=current.retry, comments=current.comments)
+            elif current.data or current.event != "message":
                 yield current
                 current = SSEEvent()
             else:  # a retry-only or comment-only block: keep them for the next event

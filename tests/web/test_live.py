@@ -272,3 +272,24 @@ def test_the_live_endpoints_are_documented() -> None:
     for heading in ("**snapshot**", "**publish / update / retract**", "**reset**", "**pong**"):
         assert heading in protocol, heading
     assert "**reconnect** (SSE only)" in protocol
+
+
+async def test_an_sse_stream_starts_with_ready_before_anything_else(
+    store: Stores, services: Services
+) -> None:
+    """A client that never sees "ready" (a buffering proxy) knows to poll instead."""
+    ed = await _editor(store, services)
+    try:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", int(services.base_url.rsplit(":", 1)[1])
+        )
+        writer.write(f"GET /api/v1/feeds/{ed.feed}/sse HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), seconds(10))
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"transfer-encoding: chunked" in head
+        size = int(await asyncio.wait_for(reader.readuntil(b"\r\n"), seconds(10)), 16)
+        first = await reader.readexactly(size)
+        assert first == b'retry: 3000\n\nevent: ready\ndata: {"type":"ready"}\n\n'
+        writer.close()
+    finally:
+        await ed.aclose()

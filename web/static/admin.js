@@ -199,6 +199,12 @@
         return r.json();
       })
       .then(function (data) {
+        var readers = document.getElementById("readers");
+        if (readers && typeof data.readers === "number") {
+          readers.hidden = false;
+          readers.textContent = data.readers === 1 ? t("readers_one", "1 reader now") :
+            t("readers_many", "%(n)s readers now", { n: data.readers });
+        }
         if (data.sig === sig) return;
         sig = data.sig;
         if (list.querySelector("form[data-sending]")) return;

@@ -25,6 +25,10 @@
   var DROP = { SCRIPT: 1, STYLE: 1, TEMPLATE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, SVG: 1,
     MATH: 1, NOSCRIPT: 1, TEXTAREA: 1, TITLE: 1, XMP: 1 };
   var MAX_DELAY = 15000;
+  var UPGRADE_MS = 15000; // in a fallback: try the WebSocket again this often
+  var SSE_READY_MS = 8000; // an SSE stream that says nothing this long does not flow
+  var POLL_MS = 5000;
+  var WS_SHORT_MS = 3000; // a WebSocket closed this soon without a message failed
 
   // -- the feed's language: its strings (from the server's gettext catalogue)
   // and CLDR formats (the browser's Intl, with the options that match the
@@ -139,8 +143,13 @@
     this.pending = [];
     this.versions = {};
     this.attempts = 0;
-    this.ws = null;
+    this.conn = null;
     this.timer = null;
+    this.mode = "ws";
+    this.fallbackMode = "sse";
+    this.fails = { ws: 0, sse: 0 };
+    this.wsWorked = false;
+    this.upgradeTimer = null;
     var self = this;
     this.items().forEach(function (a) {
       self.versions[a.getAttribute("data-id")] = +a.getAttribute("data-version");
@@ -347,10 +356,19 @@
   };
 
   // -- the live connection ----------------------------------------------------
-  Column.prototype.setState = function (state) {
+  // WebSocket first. A transport that fails twice before delivering anything
+  // (a proxy that blocks WebSockets, one that buffers the SSE stream) gives
+  // way to the next: WebSocket -> SSE -> polling the public JSON API. Every
+  // UPGRADE_MS in a fallback the column tries the WebSocket again, and goes
+  // straight back to its fallback if that still fails. Whatever the
+  // transport, it resumes from the last cursor it applied, and applies an
+  // (id, version) at most once.
+  Column.prototype.setState = function (state, transport) {
     this.root.setAttribute("data-nf-state", state);
+    if (transport) this.root.setAttribute("data-nf-transport", transport);
     this.status.hidden = false;
-    this.status.textContent = state === "live" ? this.msg.live :
+    this.status.textContent = state === "live" ?
+      (transport === "poll" ? this.msg.live_slow : this.msg.live) :
       state === "connecting" ? this.msg.connecting : this.msg.reconnecting;
   };
 
@@ -359,28 +377,171 @@
     this.connect();
   };
 
+  Column.prototype.liveUrl = function (kind) {
+    var base = kind === "ws" ? this.origin.replace(/^http/, "ws") : this.origin;
+    return base + "/api/v1/feeds/" + encodeURIComponent(this.feed) + "/" + kind + "?limit=" +
+      this.limit + (this.cursor ? "&since=" + encodeURIComponent(this.cursor) : "");
+  };
+
   Column.prototype.connect = function () {
-    var self = this;
     this.timer = null;
-    var url = this.origin.replace(/^http/, "ws") + "/api/v1/feeds/" +
-      encodeURIComponent(this.feed) + "/ws?limit=" + this.limit +
-      (this.cursor ? "&since=" + encodeURIComponent(this.cursor) : "");
-    var ws;
-    try { ws = new WebSocket(url); } catch (e) { this.retry(); return; }
-    this.ws = ws;
-    ws.onopen = function () { self.setState("live"); };
+    if (this.mode === "ws") this.openWs();
+    else if (this.mode === "sse") this.openSse();
+    else this.poll();
+  };
+
+  // The current transport delivered its first message (or SSE's "ready").
+  Column.prototype.working = function (kind) {
+    this.fails[kind] = 0;
+    this.attempts = 0;
+    this.setState("live", kind);
+    if (kind !== "ws" && this.upgradeTimer === null) {
+      var self = this;
+      this.upgradeTimer = setTimeout(function () { self.upgrade(); }, UPGRADE_MS);
+    }
+  };
+
+  // The current transport ended before delivering anything.
+  Column.prototype.failed = function (kind) {
+    this.fails[kind] += 1;
+    this.conn = null;
+    // A WebSocket that worked on this page and now fails is more likely a
+    // server restart than a proxy: give it longer before falling back.
+    if (kind === "ws" && this.fails.ws >= (this.wsWorked ? 6 : 2)) {
+      this.mode = this.fallbackMode;
+      this.connect();
+    } else if (kind === "sse" && this.fails.sse >= 2) {
+      this.mode = this.fallbackMode = "poll";
+      this.connect();
+    } else {
+      this.setState("reconnecting");
+      this.retry();
+    }
+  };
+
+  Column.prototype.upgrade = function () {
+    this.upgradeTimer = null;
+    if (this.mode === "ws") return;
+    this.stop();
+    this.mode = "ws";
+    this.fails.ws = 1; // one more failure and it is back to the fallback
+    this.connect();
+  };
+
+  Column.prototype.stop = function () {
+    var conn = this.conn;
+    this.conn = null;
+    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
+    if (conn) conn.close();
+  };
+
+  Column.prototype.openWs = function () {
+    var self = this, got = false, opened = 0, ws;
+    try { ws = new WebSocket(this.liveUrl("ws")); } catch (e) { this.failed("ws"); return; }
+    this.conn = ws;
+    ws.onopen = function () {
+      if (self.conn !== ws) return;
+      opened = Date.now();
+      self.wsWorked = true;
+      self.working("ws");
+    };
     ws.onmessage = function (ev) {
+      if (self.conn !== ws) return;
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      self.attempts = 0;
+      got = true;
       self.handle(msg);
     };
-    ws.onclose = function () {
-      if (self.ws !== ws) return;
-      self.ws = null;
+    ws.onclose = function (ev) {
+      if (self.conn !== ws) return;
+      // Never opened, or cut at once without a message: it does not get through.
+      if (!opened || (!got && Date.now() - opened < WS_SHORT_MS)) { self.failed("ws"); return; }
+      self.conn = null;
+      self.setState("reconnecting");
+      if (ev.code === 4000) self.connect(); // slow consumer: resume at once
+      else self.retry();
+    };
+  };
+
+  Column.prototype.openSse = function () {
+    var self = this, got = false, es;
+    try { es = new EventSource(this.liveUrl("sse")); } catch (e) { this.failed("sse"); return; }
+    this.conn = es;
+    // No "ready" in time: the stream does not flow (a buffering proxy).
+    var silent = setTimeout(function () {
+      if (self.conn === es && !got) { es.close(); self.failed("sse"); }
+    }, SSE_READY_MS);
+    var on = function (ev) {
+      if (self.conn !== es) return;
+      if (!got) { got = true; clearTimeout(silent); self.working("sse"); }
+      if (ev.type === "ready") { self.setState("live", "sse"); return; }
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      self.handle(msg);
+    };
+    ["ready", "snapshot", "publish", "update", "retract", "reset"].forEach(function (t) {
+      es.addEventListener(t, on);
+    });
+    es.onerror = function () {
+      if (self.conn !== es) return;
+      if (!got) { clearTimeout(silent); es.close(); self.failed("sse"); return; }
+      // EventSource reconnects by itself with Last-Event-ID, the cursor of the
+      // last event it delivered; on a refusal (CLOSED) we do, with backoff.
+      self.setState("reconnecting");
+      if (es.readyState === EventSource.CLOSED) {
+        self.conn = null;
+        got = false;
+        self.retry();
+      } else {
+        got = false; // the next "ready" says it flows again
+      }
+    };
+  };
+
+  // Polling: the newest page with its cursor, read atomically. It is merged
+  // like a snapshot (only newer versions applied; items of its range that it
+  // lacks are gone), and its cursor is where a stream resumes from.
+  Column.prototype.poll = function () {
+    var self = this, stopped = false;
+    var handle = { close: function () { stopped = true; } };
+    this.conn = handle;
+    var url = this.origin + "/api/v1/feeds/" + encodeURIComponent(this.feed) +
+      "/entries?limit=" + this.limit;
+    fetch(url, { credentials: "omit", cache: "no-store" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (page) {
+      if (stopped || self.conn !== handle) return;
+      self.merge(page.entries || []);
+      if (typeof page.cursor === "string") {
+        self.cursor = page.cursor;
+        self.root.setAttribute("data-nf-cursor", page.cursor);
+      }
+      self.working("poll");
+      self.timer = setTimeout(function () { self.timer = null; if (self.conn === handle) self.poll(); },
+        POLL_MS);
+    }).catch(function () {
+      if (stopped || self.conn !== handle) return;
+      self.conn = null;
       self.setState("reconnecting");
       self.retry();
-    };
+    });
+  };
+
+  Column.prototype.merge = function (entries) {
+    var self = this, ids = {};
+    entries.forEach(function (e) { ids[e.id] = true; });
+    var oldest = entries.length ? keyOf(entries[entries.length - 1]) : "";
+    var full = entries.length >= this.limit;
+    // Gone from the page's range: retracted (its version is not known here,
+    // so a later, newer version of it still applies).
+    this.items().forEach(function (a) {
+      if (!ids[a.getAttribute("data-id")] && (!full || a.getAttribute("data-key") >= oldest)) {
+        a.remove();
+      }
+    });
+    entries.slice().reverse().forEach(function (e) { self.apply("update", e); });
+    this.refresh();
   };
 
   Column.prototype.handle = function (msg) {
