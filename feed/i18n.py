@@ -155,6 +155,10 @@ class Language:
         """Month and day: ``Nov 26`` (en), ``26 лист.`` (uk)."""
         return _plain(format_skeleton("MMMd", dt, tzinfo=dt.tzinfo, locale=self.locale))
 
+    def month(self, dt: datetime) -> str:
+        """The abbreviated month on its own: ``Dec`` (en), ``груд.`` (uk)."""
+        return _plain(format_date(dt, "LLL", locale=self.locale))
+
     def full_day(self, dt: datetime) -> str:
         """The medium date: ``Nov 26, 2026`` (en), ``26 лист. 2026 р.`` (uk)."""
         return _plain(format_date(dt, "medium", locale=self.locale))

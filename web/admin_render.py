@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,21 +52,33 @@ def page_headers(request: Request) -> dict[str, str]:
     }
 
 
-def local_time(ms: int | None, tz: str = "UTC", fmt: str = "%d %b %H:%M") -> str:
-    if ms is None:
-        return ""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(tz))
+def _strftime(dt: datetime, fmt: str, lang: i18n.Language | None) -> str:
+    """strftime, with ``%b`` (the month) in the editor's language (CLDR)."""
+    if lang is not None and "%b" in fmt:
+        fmt = fmt.replace("%b", lang.month(dt).replace("%", "%%"))
     return dt.strftime(fmt)
 
 
-def when(ms: int | None, tz: str = "UTC") -> str:
+def local_time(
+    ms: int | None,
+    tz: str = "UTC",
+    fmt: str = "%d %b %H:%M",
+    lang: i18n.Language | None = None,
+) -> str:
+    if ms is None:
+        return ""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(tz))
+    return _strftime(dt, fmt, lang)
+
+
+def when(ms: int | None, tz: str = "UTC", lang: i18n.Language | None = None) -> str:
     """HH:MM today in the feed's zone, else with the date."""
     if ms is None:
         return ""
     zone = ZoneInfo(tz)
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
     today = datetime.now(tz=zone).date()
-    return dt.strftime("%H:%M" if dt.date() == today else "%d %b %H:%M")
+    return _strftime(dt, "%H:%M" if dt.date() == today else "%d %b %H:%M", lang)
 
 
 def input_time(ms: int | None, tz: str) -> str:
@@ -123,6 +136,8 @@ FLASH_HEADS = (
     N_("Retracted"),
     N_("Pinned"),
     N_("Unpinned"),
+    N_("Edit"),
+    N_("Settings"),
 )
 FLASH_WHOLE = (
     N_("Nothing changed."),
@@ -131,6 +146,14 @@ FLASH_WHOLE = (
     N_("Translation linked."),
     N_("Translation unlinked."),
     N_("Language set."),
+    # page titles
+    N_("Feeds"),
+    N_("Audit log"),
+    N_("Not allowed"),
+    N_("Sign in"),
+    N_("Changed by someone else"),
+    N_("Retract?"),
+    N_("Users"),
 )
 
 
@@ -158,6 +181,8 @@ def script_messages(lang: i18n.Language) -> dict[str, str]:
         "signed_out": t.gettext("signed out"),
         "retry_post": t.gettext("Retry post"),
         "copied": t.gettext("Copied"),
+        "readers_one": t.gettext("1 reader now"),
+        "readers_many": t.gettext("%(n)s readers now"),
     }
 
 
@@ -190,9 +215,9 @@ class UI:
             env.globals["languages"] = list(i18n.choices())
             env.globals["ui_lang"] = lang.tag
             env.globals["ui_messages"] = orjson.dumps(script_messages(lang)).decode()
-            env.filters["local"] = local_time
+            env.filters["local"] = functools.partial(local_time, lang=lang)
             env.filters["input_time"] = input_time
-            env.filters["when"] = when
+            env.filters["when"] = functools.partial(when, lang=lang)
             env.filters["rfc3339"] = to_rfc3339
             self._envs[lang.tag] = env
         return env
@@ -210,6 +235,7 @@ class UI:
         context.setdefault("feed", None)
         context.setdefault("title", "")
         lang = ui_language(request)
+        context["title"] = translate_flash(lang, str(context["title"]))
         if context["flash"] is not None:
             kind, text = context["flash"]
             context["flash"] = (kind, translate_flash(lang, text))
