@@ -151,17 +151,34 @@ async def one_run(args: argparse.Namespace, processes: int, tmp: Path) -> None:
             async with Loadgen.running() as lg1, Loadgen.running() as lg2:
                 half = args.subscribers // 2
                 opened = await asyncio.gather(
-                    lg1.ask(cmd="open", url=url, n=half, rate=1000, wait=600),
-                    lg2.ask(cmd="open", url=url, n=args.subscribers - half, rate=1000, wait=600),
+                    lg1.ask(cmd="open", url=url, n=half, rate=args.rate, wait=900),
+                    lg2.ask(
+                        cmd="open", url=url, n=args.subscribers - half, rate=args.rate, wait=900
+                    ),
                 )
                 n = sum(o["ok"] for o in opened)
+                failed = sum(o["failed"] for o in opened)
+                print(
+                    f"P={processes}: opened {n:,} of {args.subscribers:,} "
+                    f"({failed} failed) in {max(o['secs'] for o in opened):.1f} s",
+                    flush=True,
+                )
                 await asyncio.sleep(3)
                 await asyncio.gather(lg1.ask(cmd="reset"), lg2.ask(cmd="reset"))
                 conns = {p: sockets(p) - base_sockets[p] for p in pids}
                 rss = {p: rss_mb(p) for p in pids}
-                worker.send_signal(signal.SIGSTOP)
+                paced = args.pace > 0
+                if not paced:
+                    worker.send_signal(signal.SIGSTOP)
+                else:  # paced updates: counted from the first one
+                    stats0 = await commandstats(redis)
+                    cpu0 = {p: cpu_seconds(p) for p in pids}
+                    t0 = time.time() * 1000
+                start = time.monotonic()
                 try:
                     for i in range(args.burst):
+                        if paced:
+                            await asyncio.sleep(max(0.0, start + i / args.pace - time.monotonic()))
                         k = i % len(entries)
                         edited = await store.editorial.edit_entry(
                             FEED,
@@ -172,10 +189,11 @@ async def one_run(args: argparse.Namespace, processes: int, tmp: Path) -> None:
                         )
                         entries[k] = (edited.id, edited.version)
                 finally:
-                    stats0 = await commandstats(redis)
-                    cpu0 = {p: cpu_seconds(p) for p in pids}
-                    t0 = time.time() * 1000
-                    worker.send_signal(signal.SIGCONT)
+                    if not paced:
+                        stats0 = await commandstats(redis)
+                        cpu0 = {p: cpu_seconds(p) for p in pids}
+                        t0 = time.time() * 1000
+                        worker.send_signal(signal.SIGCONT)
                 stats = await wait_all([lg1, lg2], args.burst, 120)
                 cpu1 = {p: cpu_seconds(p) for p in pids}
                 stats1 = await commandstats(redis)
@@ -188,11 +206,17 @@ async def one_run(args: argparse.Namespace, processes: int, tmp: Path) -> None:
     calls = {k: stats1.get(k, 0) - stats0.get(k, 0) for k in stats1}
     web_calls = sum(calls.get(c, 0) for c in ("xread", "eval", "evalsha"))
     complete = all(s["events_min"] == args.burst for s in stats)
+    codes: dict[str, int] = {}
+    for s in stats:
+        for code, count in s["close_codes"].items():
+            codes[code] = codes.get(code, 0) + count
+    what = f"{args.burst} updates at {args.pace:g}/s" if args.pace else f"a burst of {args.burst}"
     print(
-        f"P={processes}: {n:,} subscribers, burst of {args.burst} updates: "
+        f"P={processes}: {n:,} subscribers, {what}: "
         f"{deliveries:,} deliveries in {secs * 1000:.0f} ms = {deliveries / secs:,.0f} "
         f"deliveries/s; web CPU {cpu:.2f} s = {cpu * 1e6 / max(1, deliveries):.2f} us per "
-        f"delivery{'' if complete else '   NOT ALL DELIVERED'}",
+        f"delivery{'' if complete else '   NOT ALL DELIVERED'}"
+        f"{f'; closes {codes}' if codes else ''}",
         flush=True,
     )
     for p in pids:
@@ -202,10 +226,9 @@ async def one_run(args: argparse.Namespace, processes: int, tmp: Path) -> None:
             flush=True,
         )
     print(
-        f"    Redis commands during the burst (worker included): {sum(calls.values()):,}; "
-        f"the web processes' reads (XREAD + EVAL bounds) {web_calls:,} = "
-        f"{web_calls / args.burst / processes:.2f} per update per process "
-        f"(batches: several updates per read)",
+        f"    Redis commands from the release to the last receipt (worker included): "
+        f"{sum(calls.values()):,}, of them XREAD + EVAL {web_calls:,} "
+        f"(bench/scaling_check.py attributes them)",
         flush=True,
     )
     print(f"    load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
@@ -267,7 +290,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", default="1,2", help="comma-separated process counts")
     parser.add_argument("--subscribers", type=int, default=10_000)
-    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=100, help="updates")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="updates/s (default 0: a burst, written while the worker is paused)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=300.0,
+        help="connections opened per second by each of the two load generators "
+        "(faster, on a busy machine, overflows the server's bound on pending handshakes)",
+    )
     parser.add_argument("--deadline", type=float, default=900.0)
     args = parser.parse_args()
     if not (LOADGEN.parent / "node_modules" / "ws").exists():
