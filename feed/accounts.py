@@ -43,6 +43,16 @@ class User:
     role: Role
     feeds: frozenset[str]
     password_hash: str
+    display_name: str = ""
+    """The name in bylines ("Olena Kovalenko"); the user name when empty."""
+    bio: str = ""
+    """A short public bio (plain text)."""
+    avatar: str = ""
+    """A site-relative ``/media/<sha256>.jpg`` URL of a square avatar ('' for none)."""
+
+    @property
+    def byline(self) -> str:
+        return self.display_name or self.name
 
     def can_edit(self, feed: str) -> bool:
         return self.role == "admin" or feed in self.feeds
@@ -64,6 +74,8 @@ class Token:
     name: str
     created_at: int
     scope: Scope = "publish"
+    author: str | None = None
+    """The user this token posts as (its byline), checked against the feed's users."""
 
     @property
     def actor(self) -> str:
@@ -80,11 +92,30 @@ class Token:
             "name": self.name,
             "created_at": self.created_at,
             "scope": self.scope,
+            "author": self.author,
         }
 
 
 def _scope(raw: bytes | None) -> Scope:
     return "draft" if raw == b"draft" else "publish"
+
+
+AVATAR_URL_RE = re.compile(r"^/media/[0-9a-f]{64}\.jpg$")
+DISPLAY_NAME_MAX = 80
+BIO_MAX = 300
+
+
+def profile_text(value: Any, field: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text", field=field)
+    text = " ".join(value.split())
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
 
 
 def hash_password(password: str) -> str:
@@ -124,6 +155,9 @@ class Accounts:
                 "password_hash": user.password_hash,
                 "role": user.role,
                 "feeds": orjson.dumps(sorted(user.feeds)),
+                "display_name": user.display_name,
+                "bio": user.bio,
+                "avatar": user.avatar,
             },
         )
 
@@ -139,7 +173,43 @@ class Accounts:
             as_str(raw[b"role"]),  # type: ignore[arg-type]
             frozenset(orjson.loads(raw.get(b"feeds") or b"[]")),
             as_str(raw[b"password_hash"]),
+            display_name=as_str(raw.get(b"display_name") or b""),
+            bio=as_str(raw.get(b"bio") or b""),
+            avatar=as_str(raw.get(b"avatar") or b""),
         )
+
+    async def set_profile(self, name: str, display_name: Any, bio: Any) -> User:
+        """Set the byline name and bio (plain text, one line each, bounded)."""
+        user = dataclasses.replace(
+            await self.get_user(name),
+            display_name=profile_text(display_name, "display_name", DISPLAY_NAME_MAX),
+            bio=profile_text(bio, "bio", BIO_MAX),
+        )
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def set_avatar(self, name: str, url: str) -> User:
+        """Set (or with '' remove) the avatar: one of our own media URLs."""
+        if url and not AVATAR_URL_RE.match(url):
+            raise InvalidInput("an avatar is an uploaded image", field="avatar")
+        user = dataclasses.replace(await self.get_user(name), avatar=url)
+        async with translated():
+            await self._save(user)
+        return user
+
+    async def colleague(self, feed: str, name: Any) -> User:
+        """The user ``name`` if they work on ``feed`` (granted it, or an admin)."""
+        if not isinstance(name, str) or not USERNAME_RE.match(name):
+            raise InvalidInput("authors must be user names of the feed", field="authors")
+        unknown = InvalidInput(f"no user {name!r} works on feed {feed!r}", field="authors")
+        try:
+            user = await self.get_user(name)
+        except NotFound:
+            raise unknown from None
+        if not user.can_edit(feed):
+            raise unknown
+        return user
 
     async def ui_language(self, name: str) -> str:
         """The language this user chose for the admin pages ('en' if none)."""
@@ -195,14 +265,28 @@ class Accounts:
         return user
 
     # -- API tokens -----------------------------------------------------------
-    async def create_token(self, feed: str, name: str, scope: str = "publish") -> tuple[str, Token]:
-        """A new token for one feed: (the secret, shown once; its record)."""
+    async def create_token(
+        self, feed: str, name: str, scope: str = "publish", author: str | None = None
+    ) -> tuple[str, Token]:
+        """A new token for one feed: (the secret, shown once; its record).
+
+        ``author``: the user it posts as (its byline), who must work on the feed.
+        """
         name = " ".join(str(name).split())[:100] or "token"
         if scope not in ("publish", "draft"):
             raise InvalidInput("a token's scope is publish or draft", field="scope")
+        if author:
+            author = (await self.colleague(feed, author)).name
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_digest(secret)
-        token = Token(digest[:12], feed, name, now_ms(), "draft" if scope == "draft" else "publish")
+        token = Token(
+            digest[:12],
+            feed,
+            name,
+            now_ms(),
+            "draft" if scope == "draft" else "publish",
+            author=author or None,
+        )
         async with translated():
             await self.redis.hset(
                 keys.token(digest),
@@ -212,6 +296,7 @@ class Accounts:
                     "name": name,
                     "created_at": token.created_at,
                     "scope": token.scope,
+                    "author": token.author or "",
                 },
             )
             await self.redis.sadd(keys.tokens(feed), digest)
@@ -230,6 +315,7 @@ class Accounts:
             as_str(raw[b"name"]),
             int(raw[b"created_at"]),
             _scope(raw.get(b"scope")),
+            author=as_str(raw.get(b"author") or b"") or None,
         )
 
     async def list_tokens(self, feed: str) -> list[Token]:
@@ -246,6 +332,7 @@ class Accounts:
                             as_str(raw[b"name"]),
                             int(raw[b"created_at"]),
                             _scope(raw.get(b"scope")),
+                            author=as_str(raw.get(b"author") or b"") or None,
                         )
                     )
         return out

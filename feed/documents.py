@@ -3,7 +3,10 @@
 Each renderer takes the feed's metadata, its latest public entries and the
 base URL readers use, and returns the document's bytes. Retracted entries are
 never in the input (only public entries are); an edit marked as an update
-shows as the entry's ``updated`` / ``atom:updated`` / ``date_modified``.
+shows as the entry's ``updated`` / ``atom:updated`` / ``date_modified``. A
+public correction is a closing "Correction: ..." paragraph of the content
+(escaped text); a key event is a category (Atom, RSS) or tag (JSON Feed); the
+JSON Feed ``_newsfeed`` extension carries both as fields.
 
 Safety: XML is built with ``xml.etree.ElementTree`` (every text node and
 attribute escaped by the serialiser, never by string concatenation), after
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -41,6 +45,7 @@ DOCUMENT_ENTRIES = 50
 """How many of the latest public entries a document carries."""
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsfeed"
 # Characters XML 1.0 forbids anywhere (C0 controls but tab/LF/CR, surrogates,
@@ -65,6 +70,9 @@ class FeedInfo:
             .gettext("Live updates from {title}")
             .replace("{title}", self.title)
         )
+
+    def key_event_label(self) -> str:
+        return language(self.language).gettext("Key event")
 
     @property
     def page_url(self) -> str:
@@ -134,13 +142,59 @@ Bodies = Mapping[str, str]
 """Entry id -> sanitised body, computed once for all formats."""
 
 
-def sanitised(entries: Sequence[Entry]) -> dict[str, str]:
-    return {e.id: sanitize_body(e.body) if e.body else "" for e in entries}
+def correction_html(entry: Entry, lang: str = "en") -> str:
+    """The public correction as a paragraph of escaped text ('' when none)."""
+    if not entry.correction_note:
+        return ""
+    label = html.escape(language(lang).gettext("Correction"), quote=False)
+    return (
+        f'<p class="correction"><strong>{label}:</strong> '
+        f"{html.escape(entry.correction_note, quote=False)}</p>"
+    )
+
+
+def photo_html(entry: Entry, base_url: str) -> str:
+    """The photo as an ``<img>`` (alt, size) and its caption, escaped text."""
+    if entry.photo is None:
+        return ""
+    ph, esc = entry.photo, html.escape
+    big = ph.largest
+    out = (
+        f'<figure><img src="{esc(base_url + big.jpeg)}" width="{big.width}" '
+        f'height="{big.height}" alt="{esc(ph.alt)}">'
+    )
+    texts = " ".join(t for t in (ph.caption, ph.credit) if t)
+    if texts:
+        out += f"<figcaption>{esc(texts, quote=False)}</figcaption>"
+    return out + "</figure>"
+
+
+def sanitised(entries: Sequence[Entry], lang: str = "en", base_url: str = "") -> dict[str, str]:
+    """Each entry's content: its photo, its sanitised body, then its public correction."""
+    return {
+        e.id: photo_html(e, base_url)
+        + (sanitize_body(e.body) if e.body else "")
+        + correction_html(e, lang)
+        for e in entries
+    }
+
+
+KEY_EVENT_TERM = "key-event"
+
+
+def extension(entry: Entry) -> dict[str, object]:
+    """The JSON Feed ``_newsfeed`` extension: key event and correction fields."""
+    return {
+        "key_event": entry.key_event,
+        "key_label": entry.key_label,
+        "corrected_at": None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
+        "correction_note": entry.correction_note,
+    }
 
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     ET.register_namespace("", ATOM_NS)
     q = f"{{{ATOM_NS}}}"
     root = ET.Element(f"{q}feed", {"{http://www.w3.org/XML/1998/namespace}lang": info.language})
@@ -157,8 +211,17 @@ def render_atom(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
         _sub(el, f"{q}id", info.permalink(e))
         _sub(el, f"{q}title", e.headline, type="text")
         _sub(el, f"{q}published", to_rfc3339(e.published_at))
+        for a in e.authors:
+            _sub(_sub(el, f"{q}author"), f"{q}name", a.name)
         _sub(el, f"{q}updated", to_rfc3339(modified_at(e)))
         _sub(el, f"{q}link", rel="alternate", type="text/html", href=info.entry_link(e))
+        if e.key_event:
+            label = e.key_label or info.key_event_label()
+            _sub(el, f"{q}category", term=KEY_EVENT_TERM, label=label)
+        if e.photo is not None:
+            big = e.photo.largest
+            href = info.base_url + big.jpeg
+            _sub(el, f"{q}link", rel="enclosure", type="image/jpeg", href=href, title=e.photo.alt)
         if bodies[e.id]:
             _sub(el, f"{q}content", bodies[e.id], type="html")
     return _xml(root)
@@ -170,8 +233,9 @@ def _rfc822(ms: int) -> str:
 
 def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     ET.register_namespace("atom", ATOM_NS)
+    ET.register_namespace("dc", DC_NS)
     root = ET.Element("rss", {"version": "2.0"})
     channel = _sub(root, "channel")
     _sub(channel, "title", info.title)
@@ -195,6 +259,15 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
         _sub(item, "pubDate", _rfc822(e.published_at))
         # RSS 2.0 has no modification date; the Atom namespace's carries it.
         _sub(item, f"{{{ATOM_NS}}}updated", to_rfc3339(modified_at(e)))
+        for a in e.authors:
+            _sub(item, f"{{{DC_NS}}}creator", a.name)
+        if e.photo is not None:
+            # RSS requires a length; the exact size is not in the entry, and
+            # RSS Best Practices allow 0 when it is unknown.
+            _sub(item, "enclosure", url=info.base_url + e.photo.largest.jpeg, length="0",
+                 type="image/jpeg")  # fmt: skip
+        if e.key_event:
+            _sub(item, "category", e.key_label or info.key_event_label(), domain=KEY_EVENT_TERM)
         if bodies[e.id]:
             _sub(item, "description", bodies[e.id])
     return _xml(root)
@@ -202,7 +275,7 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None =
 
 def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None = None) -> bytes:
     items = ordered(entries)
-    bodies = sanitised(items) if bodies is None else bodies
+    bodies = sanitised(items, info.language, info.base_url) if bodies is None else bodies
     return orjson.dumps(
         {
             "version": JSONFEED_VERSION,
@@ -219,6 +292,14 @@ def render_json(info: FeedInfo, entries: Sequence[Entry], bodies: Bodies | None 
                     "content_html": bodies[e.id],
                     "date_published": to_rfc3339(e.published_at),
                     "date_modified": to_rfc3339(modified_at(e)),
+                    **({"authors": [{"name": a.name} for a in e.authors]} if e.authors else {}),
+                    **({"tags": [info.key_event_label()]} if e.key_event else {}),
+                    **(
+                        {"image": info.base_url + e.photo.largest.jpeg}
+                        if e.photo is not None
+                        else {}
+                    ),
+                    "_newsfeed": extension(e),
                 }
                 for e in items
             ],
@@ -232,7 +313,7 @@ RENDERERS = {"atom": render_atom, "rss": render_rss, "json": render_json}
 def render_all(info: FeedInfo, entries: Sequence[Entry], modified: int) -> list[Document]:
     """Every format of the feed's document; ``modified`` is the Last-Modified (ms)."""
     items = ordered(entries)
-    bodies = sanitised(items)
+    bodies = sanitised(items, info.language, info.base_url)
     out = []
     for fmt in FORMATS:
         body = RENDERERS[fmt](info, items, bodies)

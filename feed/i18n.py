@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from babel.dates import (
     get_timezone_gmt,
     get_timezone_name,
 )
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -147,6 +148,14 @@ class Language:
         return out
 
     # -- formats ---------------------------------------------------------------
+    def names(self, names: Sequence[str]) -> str:
+        """``A, B and C`` (en), ``A, B і C`` (uk): CLDR's list pattern."""
+        return format_list(list(names), style="standard", locale=self.locale) if names else ""
+
+    def byline(self, names: Sequence[str]) -> str:
+        """``By A and B``; '' for no names."""
+        return self.gettext("By {names}").replace("{names}", self.names(names)) if names else ""
+
     def time(self, dt: datetime) -> str:
         """The short clock: ``5:44 PM`` (en), ``17:44`` (uk)."""
         return _plain(format_time(dt, "short", tzinfo=dt.tzinfo, locale=self.locale))

@@ -149,6 +149,16 @@ def timeline(feed: str) -> str:
     return _f(feed, "timeline")
 
 
+def photos(feed: str) -> str:
+    """Hash: photo id -> JSON manifest (sizes and content-hashed file names)."""
+    return _f(feed, "photos")
+
+
+def key_timeline(feed: str) -> str:
+    """Sorted set (all scores 0): the timeline members of the public key events."""
+    return _f(feed, "keyline")
+
+
 def live(feed: str) -> str:
     """Stream: the public live stream; its ids are readers' cursors."""
     return _f(feed, "live")

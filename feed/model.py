@@ -38,6 +38,12 @@ ENTRY_FIELDS = (
     "updated_at",
     "status",
     "pinned",
+    "key_event",
+    "key_label",
+    "corrected_at",
+    "correction_note",
+    "authors",
+    "photo",
 )
 
 
@@ -88,6 +94,84 @@ def new_entry_id(ms: int | None = None) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Author:
+    """One name of a byline, as it was when the entry was written.
+
+    ``id`` is the user name; ``name`` the display name at the time (a byline
+    is what was printed: renaming a user does not rewrite old updates).
+    """
+
+    id: str
+    name: str
+    avatar: str | None = None
+    """A site-relative ``/media/...`` URL of the author's square avatar."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "avatar": self.avatar}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Author:
+        avatar = data.get("avatar")
+        return cls(id=str(data["id"]), name=str(data["name"]), avatar=avatar or None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PhotoSize:
+    """One rendition width, in WebP and JPEG (site-relative ``/media/...`` URLs)."""
+
+    width: int
+    height: int
+    webp: str
+    jpeg: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "webp": self.webp, "jpeg": self.jpeg}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Photo:
+    """An uploaded photo attached to an entry, with its texts (all plain text)."""
+
+    id: str
+    width: int
+    height: int
+    sizes: tuple[PhotoSize, ...]
+    alt: str
+    caption: str | None = None
+    credit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "width": self.width,
+            "height": self.height,
+            "sizes": [s.to_json() for s in self.sizes],
+            "alt": self.alt,
+            "caption": self.caption,
+            "credit": self.credit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Photo:
+        return cls(
+            id=data["id"],
+            width=int(data["width"]),
+            height=int(data["height"]),
+            sizes=tuple(
+                PhotoSize(int(s["width"]), int(s["height"]), s["webp"], s["jpeg"])
+                for s in data["sizes"]
+            ),
+            alt=data["alt"],
+            caption=data.get("caption"),
+            credit=data.get("credit"),
+        )
+
+    @property
+    def largest(self) -> PhotoSize:
+        return self.sizes[-1]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
     id: str
     feed: str
@@ -100,6 +184,17 @@ class Entry:
     updated_at: int | None
     status: Status
     pinned: bool
+    key_event: bool = False
+    """Marked by an editor as one of the feed's key events."""
+    key_label: str | None = None
+    """The short label of a key event in the "Key events" list (else the headline)."""
+    corrected_at: int | None = None
+    """Epoch ms of the latest edit marked as a public correction."""
+    correction_note: str | None = None
+    """The note readers see with that correction ("An earlier version misstated ...")."""
+    authors: tuple[Author, ...] = ()
+    """The byline: the poster by default, or the colleagues an editor credits."""
+    photo: Photo | None = None
 
     @property
     def visible(self) -> bool:
@@ -117,6 +212,12 @@ class Entry:
             "updated_at": None if self.updated_at is None else to_rfc3339(self.updated_at),
             "status": self.status,
             "pinned": self.pinned,
+            "key_event": self.key_event,
+            "key_label": self.key_label,
+            "corrected_at": None if self.corrected_at is None else to_rfc3339(self.corrected_at),
+            "correction_note": self.correction_note,
+            "authors": [a.to_json() for a in self.authors],
+            "photo": None if self.photo is None else self.photo.to_json(),
         }
 
     def dumps(self) -> bytes:
@@ -125,6 +226,7 @@ class Entry:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Entry:
         updated = data.get("updated_at")
+        corrected = data.get("corrected_at")
         return cls(
             id=data["id"],
             feed=data["feed"],
@@ -136,6 +238,12 @@ class Entry:
             updated_at=None if updated is None else parse_rfc3339(updated),
             status=data["status"],
             pinned=bool(data.get("pinned", False)),
+            key_event=bool(data.get("key_event", False)),
+            key_label=data.get("key_label"),
+            corrected_at=None if corrected is None else parse_rfc3339(corrected),
+            correction_note=data.get("correction_note"),
+            authors=tuple(Author.from_json(a) for a in data.get("authors") or ()),
+            photo=None if data.get("photo") is None else Photo.from_json(data["photo"]),
         )
 
     @classmethod
@@ -223,6 +331,8 @@ class LiveOp:
     """The new timeline member ('' when the entry leaves the timeline)."""
     old_member: str
     """The member to remove first ('' when there is none)."""
+    key_event: bool = False
+    """Whether the new member also belongs in the key-events timeline."""
 
 
 def tombstone(entry: Entry) -> bytes:
@@ -251,7 +361,15 @@ def project(public: Mapping[str, Entry | None], events: Iterable[Event]) -> list
         if new.visible:
             kind: LiveType = "publish" if old is None else "update"
             ops.append(
-                LiveOp(kind, new.id, new.version, new.dumps(), new.timeline_member(), old_member)
+                LiveOp(
+                    kind,
+                    new.id,
+                    new.version,
+                    new.dumps(),
+                    new.timeline_member(),
+                    old_member,
+                    new.key_event,
+                )
             )
             seen[new.id] = new
         elif old is not None:

@@ -71,6 +71,7 @@ class Projection:
                     keys.timeline(feed),
                     keys.live(feed),
                     keys.log(feed),
+                    keys.key_timeline(feed),
                 ],
                 args=[pos, as_str(rows[-1][0]), self.live_retention_events, *_flatten(ops)],
             )
@@ -80,5 +81,6 @@ class Projection:
 def _flatten(ops: Sequence[LiveOp]) -> list[Any]:
     out: list[Any] = []
     for op in ops:
-        out += [op.type, op.entry_id, op.version, op.data, op.member, op.old_member]
+        key = 1 if op.key_event else 0
+        out += [op.type, op.entry_id, op.version, op.data, op.member, op.old_member, key]
     return out

@@ -27,12 +27,18 @@ class PublicView:
         self.redis: Commands = redis
         self._read_timeline = register(redis, scripts.READ_TIMELINE)
 
-    async def read_timeline(self, feed: str, *, limit: int, before: str | None = None) -> Page:
-        """Public entries, pinned first then newest first, with the live cursor."""
+    async def read_timeline(
+        self, feed: str, *, limit: int, before: str | None = None, key_events: bool = False
+    ) -> Page:
+        """Public entries, pinned first then newest first, with the live cursor.
+
+        ``key_events``: only the entries marked key events (the same order).
+        """
         start = "+" if not before else "(" + before
+        line = keys.key_timeline(feed) if key_events else keys.timeline(feed)
         async with translated():
             out = await self._read_timeline(
-                keys=[keys.timeline(feed), keys.public(feed), keys.live(feed), keys.epoch(feed)],
+                keys=[line, keys.public(feed), keys.live(feed), keys.epoch(feed)],
                 args=[start, limit + 1],
             )
         cursor = Cursor(as_str(out[0]), parse_stream_id(as_str(out[1])))

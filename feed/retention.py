@@ -123,6 +123,7 @@ class Retention:
                         keys.editorial(feed),
                         keys.public(feed),
                         keys.timeline(feed),
+                        keys.key_timeline(feed),
                     ],
                     args=folded.apply_args(),
                 )
@@ -203,7 +204,7 @@ class _Fold:
             args += [e.id, e.published_at]
         for e in self.public.values():
             if e.visible:
-                args += [e.id, e.dumps(), e.timeline_member()]
+                args += [e.id, e.dumps(), e.timeline_member(), 1 if e.key_event else 0]
         return args
 
 

@@ -39,9 +39,10 @@ end
 return {'ok', lid}
 """
 
-# KEYS: public pos, public, timeline, live, log
+# KEYS: public pos, public, timeline, live, log, key-events timeline
 # ARGV: expected pos ('' when none yet), new pos, live maxlen,
-#       then groups of six: type, id, version, data, member, old member
+#       then groups of seven: type, id, version, data, member, old member,
+#       key event ('1' puts the member in the key-events timeline too)
 # Fenced twice: the position must be the one the batch was read after, and
 # the batch's last event must still be in the log (a feed that was wiped and
 # created again also starts from an empty position).
@@ -49,14 +50,18 @@ PROJECT = """
 local pos = redis.call('GET', KEYS[1]) or ''
 if pos ~= ARGV[1] then return 0 end
 if #redis.call('XRANGE', KEYS[5], ARGV[2], ARGV[2]) == 0 then return 0 end
-for i = 4, #ARGV, 6 do
+for i = 4, #ARGV, 7 do
   local t, id, v, d, m, om = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
-  if om ~= '' then redis.call('ZREM', KEYS[3], om) end
+  if om ~= '' then
+    redis.call('ZREM', KEYS[3], om)
+    redis.call('ZREM', KEYS[6], om)
+  end
   if t == 'retract' then
     redis.call('HDEL', KEYS[2], id)
   else
     redis.call('HSET', KEYS[2], id, d)
     redis.call('ZADD', KEYS[3], 0, m)
+    if ARGV[i+6] == '1' then redis.call('ZADD', KEYS[6], 0, m) end
   end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 't', t, 'i', id, 'v', v, 'd', d)
 end
@@ -76,10 +81,12 @@ redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
 return 1
 """
 
-# KEYS: log, public pos, entries, versions, scheduled, editorial, public, timeline
+# KEYS: log, public pos, entries, versions, scheduled, editorial, public, timeline,
+#       key-events timeline
 # ARGV: expected newest log id ('' when empty), expected public pos,
 #       E, then E groups (id, entry json, version, editorial score),
-#       S, then S pairs (id, publish time), then groups (id, public json, member)
+#       S, then S pairs (id, publish time), then groups (id, public json, member,
+#       key event '1'/'0')
 # Rewrites the materialised state of a feed, unless the log or the public
 # position moved since the state was folded (then returns 0).
 REBUILD = """
@@ -88,7 +95,7 @@ local last = ''
 if newest[1] then last = newest[1][1] end
 if last ~= ARGV[1] then return 0 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
-for i = 3, 8 do redis.call('DEL', KEYS[i]) end
+for i = 3, 9 do redis.call('DEL', KEYS[i]) end
 local i = 3
 local n = tonumber(ARGV[i])
 i = i + 1
@@ -108,7 +115,8 @@ end
 while i <= #ARGV do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i+1])
   redis.call('ZADD', KEYS[8], 0, ARGV[i+2])
-  i = i + 3
+  if ARGV[i+3] == '1' then redis.call('ZADD', KEYS[9], 0, ARGV[i+2]) end
+  i = i + 4
 end
 return 1
 """

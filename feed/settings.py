@@ -62,6 +62,12 @@ class Settings:
     """When an editorial write is acknowledged: fsync, replica or none (feed.durability)."""
     durability_timeout_seconds: float = 2.0
     """How long a write waits for that confirmation before answering 503."""
+    media_dir: Path | None = None
+    """Where photo files are stored (unset: ``<data_dir>/media``)."""
+
+    @property
+    def media_root(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +116,7 @@ class Settings:
             "sentinels": ("NEWSFEED_SENTINELS", _addresses),
             "sentinel_primary": ("NEWSFEED_SENTINEL_PRIMARY", str),
             "durability_timeout_seconds": ("NEWSFEED_DURABILITY_TIMEOUT_SECONDS", float),
+            "media_dir": ("NEWSFEED_MEDIA_DIR", Path),
         }
         for attr, (var, conv) in mapping.items():
             raw = env.get(var)

@@ -7,6 +7,7 @@ is partly accepted. Bodies are sanitised by nh3 against a small allow-list.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,17 @@ import nh3
 
 from feed import review
 from feed.errors import InvalidInput
-from feed.model import ENTRY_FIELDS, Entry, Event, EventKind, Status, parse_rfc3339
+from feed.model import (
+    ENTRY_FIELDS,
+    Author,
+    Entry,
+    Event,
+    EventKind,
+    Photo,
+    PhotoSize,
+    Status,
+    parse_rfc3339,
+)
 
 HEADLINE_MAX = 300
 BODY_MAX = 20_000
@@ -46,8 +57,26 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 
+KEY_LABEL_MAX = 80
+CORRECTION_MAX = 500
+
+AUTHORS_MAX = 5
+AUTHOR_NAME_MAX = 80
+
 CREATE_FIELDS = frozenset(
-    {"headline", "body", "url", "published_at", "publish_at", "pinned", "status"}
+    {
+        "headline",
+        "body",
+        "url",
+        "published_at",
+        "publish_at",
+        "pinned",
+        "key_event",
+        "key_label",
+        "authors",
+        "photo",
+        "status",
+    }
 )
 EDIT_FIELDS = frozenset(
     {
@@ -58,6 +87,11 @@ EDIT_FIELDS = frozenset(
         "publish_at",
         "pinned",
         "mark_updated",
+        "key_event",
+        "key_label",
+        "correction",
+        "authors",
+        "photo",
         "status",
         "note",
     }
@@ -93,6 +127,113 @@ def _headline(value: Any) -> str:
     if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
         raise InvalidInput("headline contains control characters", field="headline")
     return text
+
+
+def _plain(value: Any, field: str, limit: int) -> str:
+    """One line of plain text (whitespace collapsed, no control characters)."""
+    text = " ".join(_text(value, field, "a string").split())
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters", field=field)
+    if any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
+
+
+def _key_label(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _plain(value, "key_label", KEY_LABEL_MAX) or None
+
+
+def _correction(value: Any) -> str:
+    note = _plain(value, "correction", CORRECTION_MAX)
+    if not note:
+        raise InvalidInput(
+            "correction is the note readers see and cannot be blank", field="correction"
+        )
+    return note
+
+
+def _authors(value: Any) -> tuple[Author, ...]:
+    """A resolved byline: up to five distinct ``{"id", "name"}`` (see web.bylines).
+
+    The web layer turns the user names a request gives into these, checked
+    against the feed's users; here only the shape is checked.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > AUTHORS_MAX:
+        raise InvalidInput(
+            f"authors must be a list of at most {AUTHORS_MAX} user names", field="authors"
+        )
+    out: list[Author] = []
+    for item in value:
+        if not isinstance(item, Mapping) or not {"id", "name"} <= set(item) <= {
+            "id",
+            "name",
+            "avatar",
+        }:
+            raise InvalidInput("authors must be a list of user names", field="authors")
+        author_id = _plain(item["id"], "authors", 64)
+        name = _plain(item["name"], "authors", AUTHOR_NAME_MAX) or author_id
+        if not author_id or any(a.id == author_id for a in out):
+            raise InvalidInput("authors must name distinct users", field="authors")
+        avatar = item.get("avatar") or None
+        if avatar is not None and not (isinstance(avatar, str) and _MEDIA_URL.match(avatar)):
+            raise InvalidInput("an author's avatar is an uploaded image", field="authors")
+        out.append(Author(author_id, name, avatar))
+    return tuple(out)
+
+
+ALT_MAX = 300
+CAPTION_MAX = 500
+CREDIT_MAX = 120
+_MEDIA_URL = re.compile(r"^/media/[0-9a-f]{64}\.(?:webp|jpg)$")
+
+
+def _photo(value: Any) -> Photo | None:
+    """A resolved photo (see web.photos.resolve): the upload's manifest and its texts.
+
+    Alt text is required (readers who cannot see the photo get it instead);
+    caption and credit are optional. The sizes must be our own media URLs.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInput("photo must be an object with the id of an upload", field="photo")
+    try:  # the texts' errors name the field the request has: "photo"
+        alt = _plain(value.get("alt") or "", "photo.alt", ALT_MAX)
+        caption = _plain(value.get("caption") or "", "photo.caption", CAPTION_MAX) or None
+        credit = _plain(value.get("credit") or "", "photo.credit", CREDIT_MAX) or None
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field="photo") from None
+    if not alt:
+        raise InvalidInput(
+            "photo.alt is required: describe the photo for readers who cannot see it",
+            field="photo",
+        )
+    try:
+        sizes = tuple(
+            PhotoSize(int(s["width"]), int(s["height"]), str(s["webp"]), str(s["jpeg"]))
+            for s in value["sizes"]
+        )
+        photo = Photo(
+            id=str(value["id"]),
+            width=int(value["width"]),
+            height=int(value["height"]),
+            sizes=sizes,
+            alt=alt,
+            caption=caption,
+            credit=credit,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput("photo is not an uploaded photo", field="photo") from None
+    if not sizes or any(
+        not (_MEDIA_URL.match(s.webp) and _MEDIA_URL.match(s.jpeg)) or s.width < 1 or s.height < 1
+        for s in sizes
+    ):
+        raise InvalidInput("photo is not an uploaded photo", field="photo")
+    return photo
 
 
 def _body(value: Any) -> str:
@@ -199,6 +340,12 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         at = _publish_at(data["publish_at"], now)
         if at > now:
             status, published = "scheduled", at
+    key_event = _bool(data.get("key_event", False), "key_event")
+    key_label = _key_label(data.get("key_label"))
+    if key_label is not None and not key_event:
+        raise InvalidInput(
+            "key_label is the label of a key event: set key_event", field="key_label"
+        )
     entry = Entry(
         id=entry_id,
         feed=feed,
@@ -210,6 +357,10 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         updated_at=None,
         status=status,
         pinned=_bool(data.get("pinned", False), "pinned"),
+        key_event=key_event,
+        key_label=key_label,
+        authors=_authors(data.get("authors")),
+        photo=_photo(data.get("photo")),
     )
     given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
     return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
@@ -226,8 +377,12 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
     """Validate an edit (PATCH) into the event that moves to the next version.
 
     Only the given fields change. ``mark_updated: true`` sets ``updated_at``
-    (the "Updated" mark readers see) on a published entry; without it a
-    correction stays silent. ``publish_at`` moves a scheduled entry (null or
+    (the "Updated" mark readers see) on a published entry; without it a fix
+    stays silent. ``correction: "<note>"`` marks the edit a public
+    correction: ``corrected_at`` and ``updated_at`` become now and readers see
+    the note; it must change the content (headline, text, link or time).
+    ``key_event`` marks or unmarks a key event (unmarking drops its
+    ``key_label``). ``publish_at`` moves a scheduled entry (null or
     a past time publishes it now); ``published_at`` re-dates a published
     one. An edit that changes nothing is rejected.
     """
@@ -265,9 +420,34 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"] = at
         else:
             changes["published_at"], changes["status"] = now, "published"
+    if "authors" in data:
+        changes["authors"] = _authors(data["authors"])
+    if "photo" in data:
+        changes["photo"] = _photo(data["photo"])
+    if "key_event" in data:
+        changes["key_event"] = _bool(data["key_event"], "key_event")
+        if not changes["key_event"]:
+            changes["key_label"] = None
+    if "key_label" in data:
+        label = _key_label(data["key_label"])
+        if label is not None and not changes.get("key_event", current.key_event):
+            raise InvalidInput(
+                "key_label is the label of a key event: set key_event", field="key_label"
+            )
+        if changes.get("key_event", current.key_event):
+            changes["key_label"] = label
     mark = _bool(data.get("mark_updated", False), "mark_updated")
     if mark and current.status == "published":
         changes["updated_at"] = now
+    if data.get("correction") is not None:
+        note = _correction(data["correction"])
+        if current.status != "published":
+            raise InvalidInput(
+                "only a published entry can be corrected in public; edit it silently",
+                field="correction",
+            )
+        changes["corrected_at"] = changes["updated_at"] = now
+        changes["correction_note"] = note
     kind: EventKind = "edit"
     if target is not None:
         changes["status"], kind = target
@@ -276,6 +456,11 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"], changes["updated_at"] = now, None
     entry = dataclasses.replace(current, version=current.version + 1, **changes)
     diff = changed_fields(current, entry)
+    content = {"headline", "body", "url", "published_at"}
+    if "correction_note" in changes and not content & set(diff):
+        raise InvalidInput(
+            "a correction changes the headline, text, link or time", field="correction"
+        )
     if not diff:
         field = next(iter(sorted(data)), "body")
         raise InvalidInput("the edit changes nothing", field=field)

@@ -11,7 +11,9 @@
     newsfeed feed unpair SLUG
     newsfeed feed list
     newsfeed user add NAME [--role admin|editor|contributor] [--feed F ...]
-    newsfeed token create --feed F [--name N] [--drafts-only]   prints the token alone
+                      [--display-name N] [--bio B]
+    newsfeed token create --feed F [--name N] [--drafts-only] [--author USER]
+                                                       prints the token alone
     newsfeed rebuild --feed F
     newsfeed backup --out DIR                          a consistent copy of the embedded store
     newsfeed restore --from DIR                        put it back (newsfeed stopped)
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", choices=("admin", "editor", "contributor"), default="editor")
     p.add_argument("--feed", action="append", default=[], help="grant a feed (repeatable)")
+    p.add_argument("--display-name", default="", help="the name in bylines")
+    p.add_argument("--bio", default="", help="a short public bio")
     data_dir(p)
     p.set_defaults(handler=cmd_user_add)
 
@@ -160,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the token saves drafts and submits them for review, never publishes",
     )
+    p.add_argument("--author", help="the user the token posts as (its byline)")
     data_dir(p)
     p.set_defaults(handler=cmd_token_create)
 
@@ -258,6 +263,8 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
         for feed in args.feed:
             await store.registry.get_feed(feed)
         await accounts.add_user(args.name, password, args.role, frozenset(args.feed))
+        if args.display_name or args.bio:
+            await accounts.set_profile(args.name, args.display_name, args.bio)
         if generated:
             print(f"user {args.name} added; password: {password}")
         else:
@@ -271,7 +278,7 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     async def act(store: Stores, accounts: Accounts) -> int:
         await store.registry.get_feed(args.feed)
         scope = "draft" if args.drafts_only else "publish"
-        secret, _ = await accounts.create_token(args.feed, args.name, scope)
+        secret, _ = await accounts.create_token(args.feed, args.name, scope, args.author)
         print(secret)
         return 0
 

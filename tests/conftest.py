@@ -192,6 +192,7 @@ def wait_http(url: str, timeout: float = 20) -> None:
 
 def start_web(redis_url: str, tmp: Path, port: int | None = None, **extra: str) -> tuple[Proc, str]:
     port = port or free_port()
+    extra.setdefault("NEWSFEED_MEDIA_DIR", str(tmp / "media"))
     proc = Proc(
         ["web", "--host", "127.0.0.1", "--port", str(port)],
         proc_env(redis_url, **extra),
@@ -212,6 +213,8 @@ class Services:
         self.redis_url = redis_url
         self.web = web
         self.worker = worker
+        self.media_dir = ""
+        """Where the session's web process stores photo files."""
 
 
 @pytest.fixture(scope="session")
@@ -220,8 +223,10 @@ def services(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("services")
     web, base = start_web(redis_url, tmp)
     worker = start_worker(redis_url, tmp)
+    services = Services(base, redis_url, web, worker)
+    services.media_dir = str(tmp / "media")
     try:
-        yield Services(base, redis_url, web, worker)
+        yield services
     finally:
         web.stop()
         worker.stop()

@@ -35,14 +35,43 @@ from web import (
     admin_presence,
     admin_review,
     admin_users,
+    bylines,
+    photo_refs,
 )
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
 from web.admin_render import UI, flash, page_headers, parse_input_time, ui_language
+from web.api import json_response
+from web.photos import read_upload
 from web.state import state
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 LIST_LIMIT = 50
-COMPOSE_FIELDS = ("headline", "body", "url", "publish_at", "pinned")
+COMPOSE_FIELDS = (
+    "headline",
+    "body",
+    "url",
+    "publish_at",
+    "pinned",
+    "key_event",
+    "key_label",
+    "photo_id",
+    "photo_alt",
+    "photo_caption",
+    "photo_credit",
+)
+
+
+def photo_fields(form: FormData) -> dict[str, Any] | None:
+    """The photo reference a form makes (None when no photo is attached)."""
+    photo_id = form.get("photo_id")
+    if not isinstance(photo_id, str) or not photo_id.strip():
+        return None
+    return {
+        "id": photo_id.strip()[:40],
+        "alt": form_text(form, "photo_alt", 1000),
+        "caption": form_text(form, "photo_caption", 2000),
+        "credit": form_text(form, "photo_credit", 500),
+    }
 
 
 def form_text(form: FormData, name: str, limit: int = 25_000) -> str:
@@ -57,6 +86,17 @@ def compose_data(form: FormData, tz: str) -> dict[str, Any]:
         "body": form_text(form, "body"),
         "pinned": form.get("pinned") == "1",
     }
+    if form.get("key_event") == "1":
+        data["key_event"] = True
+        label = form_text(form, "key_label", 200).strip()
+        if label:
+            data["key_label"] = label
+    photo = photo_fields(form)
+    if photo is not None:
+        data["photo"] = photo
+    authors = [a for a in form.getlist("authors") if isinstance(a, str)]
+    if authors:
+        data["authors"] = authors[:10]
     url = form_text(form, "url").strip()
     if url:
         data["url"] = url
@@ -131,7 +171,13 @@ async def feed_page(
         feed=ctx.feed,
         entries_html=html,
         sig=signature(html),
-        values={**dict.fromkeys(COMPOSE_FIELDS, ""), **(values or {})},
+        values={
+            **dict.fromkeys(COMPOSE_FIELDS, ""),
+            "authors": [ctx.user.name],
+            "photo_preview": "",
+            **(values or {}),
+        },
+        colleagues=await bylines.colleagues(ctx.accounts, ctx.feed.slug),
         error=error,
         nonce=nonce or secrets.token_urlsafe(18),
     )
@@ -146,7 +192,8 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
     feed = ctx.feed
     form = await request.form()
     nonce = form_text(form, "nonce")
-    values = {k: form_text(form, k) for k in COMPOSE_FIELDS}
+    values: dict[str, Any] = {k: form_text(form, k) for k in COMPOSE_FIELDS}
+    values["authors"] = [a for a in form.getlist("authors") if isinstance(a, str)]
     if not NONCE_RE.match(nonce):
         return await feed_page(
             request,
@@ -163,6 +210,8 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
             data["status"] = "draft" if action == "draft" else "submitted"
         elif action != "publish":
             raise InvalidInput("choose Post, Save draft or Submit for review", field="action")
+        data = await bylines.resolve(ctx.accounts, feed.slug, data, default=ctx.user.name)
+        data = await photo_refs.resolve(state(request).photos, feed.slug, data)
         entry, created = await ctx.store.editorial.create_entry(
             feed.slug,
             data,
@@ -188,6 +237,15 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
     else:
         flash(request, "Already posted; the repeated submit was ignored.", "info")
     return RedirectResponse(f"/admin/feeds/{feed.slug}?e={entry.id}", status_code=303)
+
+
+async def upload_photo(request: Request, ctx: Ctx) -> Response:
+    """The admin page's upload (session and X-CSRF-Token): the API's pipeline."""
+    assert ctx.feed is not None
+    nf = state(request)
+    data = await read_upload(request)  # a bad file raises: problem+json, nothing stored
+    manifest = await nf.uploads.store(nf.media, nf.photos, ctx.feed.slug, data)
+    return json_response(manifest, 201, {"Cache-Control": "no-store"})
 
 
 async def entries_json(request: Request, ctx: Ctx) -> Response:
@@ -220,6 +278,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/feeds/{feed}", guard(editor), methods=["GET"]),
         Route("/feeds/{feed}/entries", guard(create_entry), methods=["POST"]),
         Route("/feeds/{feed}/entries.json", guard(entries_json), methods=["GET"]),
+        Route("/feeds/{feed}/photos", guard(upload_photo), methods=["POST"]),
         *admin_entries.routes(guard),
         *admin_review.routes(guard),
         *admin_presence.routes(guard),

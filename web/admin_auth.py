@@ -124,11 +124,13 @@ async def csrf_ok(request: Request, settings: Settings) -> bool:
     expected = request.session.get("csrf")
     if not isinstance(expected, str) or not expected or not _same_origin(request, settings):
         return False
-    length = request.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > MAX_FORM_BYTES:
-        return False  # forms are small; an unbounded body is never read
     sent: object = request.headers.get("x-csrf-token")
     if sent is None:
+        # A form body is read for its token: forms are small, and an
+        # unbounded body is never read. (A header needs no body: uploads.)
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            return False
         form = await request.form(max_files=0, max_fields=100)
         sent = form.get("csrf_token")
     return isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode())

@@ -23,10 +23,12 @@ from feed.model import Entry, Event, to_rfc3339
 from feed.pairing import Pairing
 from feed.review import in_review
 from feed.validate import sanitize_body
+from web import bylines, photo_refs
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
 from web.admin_review import info_of, requested, shown_to, who
 from web.api import json_response
+from web.state import state
 
 FIELDS = ("headline", "body", "url", "pinned", "publish_at")
 
@@ -44,15 +46,30 @@ def _version(form: FormData, name: str) -> int:
 
 
 def submitted(form: FormData) -> dict[str, Any]:
-    """What the editor's form says, as the form's own strings and booleans."""
-    return {
+    """What the editor's form says, as the form's own strings and booleans.
+
+    The key-event fields count only when the form had them (an editor's):
+    a contributor's form never unmarks a key event by leaving them out.
+    """
+    out: dict[str, Any] = {
         "headline": _text(form, "headline"),
         "body": _text(form, "body"),
         "url": _text(form, "url").strip(),
         "pinned": form.get("pinned") == "1",
         "publish_at": _text(form, "publish_at").strip(),
         "mark_updated": form.get("mark_updated") == "1",
+        "correction": _text(form, "correction", 2_000).strip(),
+        "authors": [a for a in form.getlist("authors") if isinstance(a, str)][:10],
+        "photo_id": _text(form, "photo_id", 40).strip(),
+        "photo_alt": _text(form, "photo_alt", 1000),
+        "photo_caption": _text(form, "photo_caption", 2000),
+        "photo_credit": _text(form, "photo_credit", 500),
+        "photo_preview": "",
     }
+    if form.get("key_fields") == "1":
+        out["key_event"] = form.get("key_event") == "1"
+        out["key_label"] = _text(form, "key_label", 200).strip()
+    return out
 
 
 def values_of(entry: Entry, tz: str) -> dict[str, Any]:
@@ -63,6 +80,15 @@ def values_of(entry: Entry, tz: str) -> dict[str, Any]:
         "pinned": entry.pinned,
         "publish_at": input_time(entry.published_at, tz) if entry.status == "scheduled" else "",
         "mark_updated": False,
+        "key_event": entry.key_event,
+        "key_label": entry.key_label or "",
+        "correction": "",
+        "authors": [a.id for a in entry.authors],
+        "photo_id": entry.photo.id if entry.photo else "",
+        "photo_alt": entry.photo.alt if entry.photo else "",
+        "photo_caption": (entry.photo.caption or "") if entry.photo else "",
+        "photo_credit": (entry.photo.credit or "") if entry.photo else "",
+        "photo_preview": entry.photo.sizes[0].jpeg if entry.photo else "",
     }
 
 
@@ -87,9 +113,43 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
                 ) from None
         else:
             data["publish_at"] = None
+    if yours.get("key_event", base.key_event) != base.key_event:
+        data["key_event"] = yours["key_event"]
+    label = " ".join(str(yours.get("key_label") or "").split()) or None
+    if yours.get("key_event", base.key_event) and label != base.key_label:
+        data["key_label"] = label
+    if "photo_id" in yours:
+        photo = photo_changes(yours, base)
+        if photo is not False:
+            data["photo"] = photo
+    if "authors" in yours and list(yours["authors"]) != [a.id for a in base.authors]:
+        data["authors"] = list(yours["authors"])
     if yours["mark_updated"]:
         data["mark_updated"] = True
+    if yours.get("correction"):
+        data["correction"] = yours["correction"]
     return data
+
+
+def photo_changes(yours: dict[str, Any], base: Entry) -> dict[str, Any] | bool | None:
+    """The photo reference to send: None removes it, False means unchanged."""
+    if not yours["photo_id"]:
+        return None if base.photo is not None else False
+    texts = {
+        "alt": yours.get("photo_alt") or "",
+        "caption": yours.get("photo_caption") or "",
+        "credit": yours.get("photo_credit") or "",
+    }
+    ph = base.photo
+    if ph is not None and ph.id == yours["photo_id"]:
+        same = (
+            " ".join(texts["alt"].split()) == ph.alt
+            and (" ".join(texts["caption"].split()) or None) == ph.caption
+            and (" ".join(texts["credit"].split()) or None) == ph.credit
+        )
+        if same:
+            return False
+    return {"id": yours["photo_id"], **texts}
 
 
 async def _history(ctx: Ctx, entry_id: str) -> list[Event]:
@@ -148,6 +208,7 @@ async def entry_page(
         base=version or entry.version,
         tag=tag if version else entry.tag(),
         events=list(reversed(events)),
+        colleagues=await bylines.colleagues(ctx.accounts, ctx.feed.slug),
         error=error,
     )
 
@@ -178,6 +239,8 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
         if not data:
             flash(request, "Nothing changed.", "info")
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
+        data = await bylines.resolve(ctx.accounts, feed.slug, data, default=None)
+        data = await photo_refs.resolve(state(request).photos, feed.slug, data)
         entry = await store.editorial.edit_entry(
             feed.slug,
             entry_id,
@@ -243,7 +306,8 @@ async def conflict(
     if base is None:
         base = current
         lost = True
-    changed = [k for k in changes(dict(yours, mark_updated=False), base, ctx.feed.timezone)]
+    unmarked = dict(yours, mark_updated=False, correction="")
+    changed = list(changes(unmarked, base, ctx.feed.timezone))
     since = [e for e in events if e.entry.version > base_version]
     return ctx.ui.page(
         request,

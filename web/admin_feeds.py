@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from feed.errors import InvalidInput, NotFound
 from feed.registry import check_slug, check_timezone
 from feed.webhooks import Webhook
+from web import bylines
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, form_field
 from web.embed import iframe_html
@@ -76,6 +77,7 @@ async def settings_page(
         feed=feed,
         tokens=tokens,
         new_token=new_token,
+        colleagues=await bylines.colleagues(ctx.accounts, feed.slug),
         new_webhook=new_webhook,
         webhooks=await hooks.all(feed.slug),
         dead=await hooks.list_dead(feed.slug, DEAD_SHOWN),
@@ -124,7 +126,13 @@ async def create_token(request: Request, ctx: Ctx) -> Response:
     form = await request.form()
     name = form_field(form, "name", 100) or "token"
     scope = "draft" if form_field(form, "scope", 16) == "draft" else "publish"
-    secret, token = await ctx.accounts.create_token(ctx.feed.slug, name, scope)
+    try:
+        secret, token = await ctx.accounts.create_token(
+            ctx.feed.slug, name, scope, form_field(form, "author", 64) or None
+        )
+    except InvalidInput as exc:
+        flash(request, exc.detail, "warn")
+        return RedirectResponse(f"/admin/feeds/{ctx.feed.slug}/settings", 303)
     await ctx.admin.record(
         ctx.user.actor,
         "token.create",

@@ -35,7 +35,7 @@ def page_headers(request: Request) -> dict[str, str]:
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data:",
+            "img-src 'self' data: blob:",
             f"connect-src {connect}",
             "object-src 'none'",
             "base-uri 'none'",

@@ -18,6 +18,9 @@ from feed.accounts import User
 from feed.errors import InvalidInput, NotFound
 from web.admin_auth import SESSION_SECONDS, Ctx, Guard
 from web.admin_render import flash, form_field
+from web.api import json_response
+from web.photos import read_upload
+from web.state import state
 
 
 async def users_page(
@@ -63,6 +66,9 @@ async def create_user(request: Request, ctx: Ctx) -> Response:
             role,
             feeds,
         )
+        display_name = form_field(form, "display_name", 200)
+        if display_name:
+            user = await ctx.accounts.set_profile(user.name, display_name, "")
     except InvalidInput as exc:
         flash(request, exc.detail, "warn")
         return RedirectResponse("/admin/users", 303)
@@ -85,6 +91,9 @@ async def update_user(request: Request, ctx: Ctx) -> Response:
         if name == ctx.user.name and role != "admin":
             raise InvalidInput("you cannot take away your own admin role", field="role")
         feeds = await _granted(ctx, form)
+        await ctx.accounts.set_profile(
+            name, form_field(form, "display_name", 200), form_field(form, "bio", 1000)
+        )
         await ctx.accounts.set_role(name, role)
         after = await ctx.accounts.set_grants(name, feeds)
     except (InvalidInput, NotFound) as exc:
@@ -116,8 +125,20 @@ async def reset_password(request: Request, ctx: Ctx) -> Response:
     return await users_page(request, ctx, created=(name, password))
 
 
+async def upload_avatar(request: Request, ctx: Ctx) -> Response:
+    """A user's avatar (the raw image, X-CSRF-Token): the photo pipeline, squared."""
+    name = request.path_params["name"]
+    await ctx.accounts.get_user(name)  # 404 before any work
+    nf = state(request)
+    url = await nf.uploads.store_avatar(nf.media, await read_upload(request))
+    await ctx.accounts.set_avatar(name, url)
+    await ctx.admin.record(ctx.user.actor, "user.avatar", target=name)
+    return json_response({"avatar": url}, 201, {"Cache-Control": "no-store"})
+
+
 def routes(guard: Guard) -> list[BaseRoute]:
     return [
+        Route("/users/{name}/avatar", guard(upload_avatar, admin_only=True), methods=["POST"]),
         Route("/users", guard(show_users, admin_only=True), methods=["GET"]),
         Route("/users", guard(create_user, admin_only=True), methods=["POST"]),
         Route("/users/{name}", guard(update_user, admin_only=True), methods=["POST"]),

@@ -24,7 +24,8 @@ from feed.errors import (
 )
 from feed.model import Entry, to_rfc3339
 from feed.stores import Stores
-from web import metrics
+from feed.trail import trail
+from web import bylines, metrics, photo_refs
 from web.state import state
 
 MAX_BODY = 64 * 1024
@@ -134,6 +135,8 @@ async def create_entry(request: Request) -> Response:
     store = state(request).store
     token = await authorize(request, feed)
     data = await read_json(request)
+    data = await bylines.resolve(state(request).accounts, feed, data, default=token.author)
+    data = await photo_refs.resolve(state(request).photos, feed, data)
     entry, created = await store.editorial.create_entry(
         feed,
         data,
@@ -155,6 +158,8 @@ async def edit_entry(request: Request) -> Response:
     token = await authorize(request, feed)
     version = required_if_match(request)
     data = await read_json(request)
+    data = await bylines.resolve(state(request).accounts, feed, data, default=None)
+    data = await photo_refs.resolve(state(request).photos, feed, data)
     entry = await store.editorial.edit_entry(
         feed, entry_id, data, if_match=version, actor=token.actor, may_publish=token.may_publish
     )
@@ -188,7 +193,12 @@ async def list_entries(request: Request) -> Response:
     before = request.query_params.get("before") or None
     if before is not None and not re.fullmatch(r"[01]:\d{13}:[0-9a-z]{1,40}", before):
         raise InvalidInput("before must be the 'next' value of a previous page", field="before")
-    page = await store.public.read_timeline(feed, limit=int(raw_limit), before=before)
+    raw_key = request.query_params.get("key_events", "")
+    if raw_key not in ("", "true", "false", "1", "0"):
+        raise InvalidInput("key_events must be true or false", field="key_events")
+    page = await store.public.read_timeline(
+        feed, limit=int(raw_limit), before=before, key_events=raw_key in ("true", "1")
+    )
     return public_response(
         request,
         {
@@ -212,12 +222,14 @@ async def entry_history(request: Request) -> Response:
     store = state(request).store
     await _public_or_gone(store, feed, entry_id)
     events = await store.editorial.history(feed, entry_id)
+    marks = {step.version: step.mark for step in trail(events)}
     versions = [
         {
             "version": e.entry.version,
             "kind": e.kind,
             "at": to_rfc3339(e.at),
             "changes": list(e.changes),
+            "mark": marks.get(e.entry.version),
             "entry": e.entry.to_json(),
         }
         for e in events

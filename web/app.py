@@ -21,13 +21,15 @@ from feed import readiness
 from feed.admin_store import AdminStore
 from feed.client import open_redis
 from feed.errors import ConfigError, FeedError
+from feed.media import FilesystemMediaStore, PhotoIndex
 from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
-from web import admin, api, embed, live, metrics, pages, syndication, webhook_api
+from web import admin, api, embed, live, metrics, pages, photos, syndication, webhook_api
 from web.hub import Hub
 from web.problems import feed_error, http_error
 from web.state import AppState, state
+from web.uploads import Uploads
 
 log = logging.getLogger("newsfeed.web")
 
@@ -60,6 +62,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz),
         Route("/metrics", metrics.endpoint),
         *api.routes(),
+        *photos.routes(),
         *live.routes(),
         *webhook_api.routes(),
         # Feed documents before any "/feeds/{feed}" page route: {feed} would
@@ -99,6 +102,9 @@ def create_app(settings: Settings) -> Starlette:
                     store.documents,
                     hub,
                     AdminStore(redis),
+                    FilesystemMediaStore(settings.media_root),
+                    PhotoIndex(redis),
+                    Uploads(),
                     queue,
                 )
                 # The lifespan state reaches web.serve.FrontProtocol as

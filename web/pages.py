@@ -9,6 +9,7 @@ falls between the page load and the subscription.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import quote
@@ -21,16 +22,19 @@ from starlette.routing import BaseRoute, Route
 
 from feed.errors import NotFound
 from feed.i18n import N_, Language, language
-from feed.model import Entry, now_ms
+from feed.model import Entry, now_ms, to_rfc3339
 from feed.pairing import Pairing
 from feed.registry import FeedMeta
 from feed.stores import Stores
+from feed.trail import trail
 from web import render
 from web.security import secure
 from web.state import state
 from web.static_files import Assets
 
 PAGE_SIZE = 20
+KEY_EVENTS_SHOWN = 20
+"""How many key events the list above the column shows (the newest)."""
 BEFORE_RE = re.compile(r"[01]:\d{13}:[0-9a-z]{1,40}")
 PAGE_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
@@ -69,6 +73,8 @@ class Pages:
             env.install_gettext_translations(lang.translations, newstyle=True)  # type: ignore[attr-defined]
             env.globals["static"] = self.assets.url
             env.globals["lang"] = lang.tag
+            env.filters["rfc3339"] = to_rfc3339
+            env.filters["localtime"] = functools.partial(render.full_time, lang=lang)
             self._envs[lang.tag] = env
         return env
 
@@ -126,6 +132,7 @@ class Pages:
                 lang,
             )
         page = await store.public.read_timeline(feed, limit=limit, before=before)
+        keyed = await store.public.read_timeline(feed, limit=KEY_EVENTS_SHOWN, key_events=True)
         now = now_ms()
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
@@ -133,6 +140,7 @@ class Pages:
             "feed": meta,
             "feed_url": feed_path(feed),
             "items": [render.item(e, zone, now, lang) for e in page.entries],
+            "key_items": render.key_events(keyed.entries, zone, lang),
             "cursor": str(page.cursor),
             "next": page.next,
             "before": before,
@@ -185,6 +193,8 @@ class Pages:
         zone = ZoneInfo(meta.timezone)
         base = site_base(request)
         lang = language(meta.language)
+        events = await store.editorial.history(feed, entry_id)
+        steps = trail(events)
         _, links = await translations_of(store, meta, [entry.id])
         posting = blog_posting(base, meta, entry)
         if entry.id in links:
@@ -198,6 +208,7 @@ class Pages:
             request,
             "entry.html",
             {
+                "trail": list(reversed(steps)),
                 "feed": meta,
                 "feed_url": feed_path(feed),
                 "item": render.item(entry, zone, now, lang),

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feed.i18n import Language, language
-from feed.model import Entry, to_rfc3339
+from feed.model import Entry, Photo, to_rfc3339
 
 ENGLISH = language("en")
 
@@ -40,6 +40,12 @@ def clock(dt: datetime, lang: Language = ENGLISH) -> str:
 
 def day(dt: datetime, lang: Language = ENGLISH) -> str:
     return lang.day(dt)
+
+
+def full_time(ms: int, timezone: str, lang: Language = ENGLISH) -> str:
+    """A moment in full, in the feed's zone and language: ``Nov 26, 2026, 5:44 PM GMT+2``."""
+    dt = local(ms, ZoneInfo(timezone))
+    return f"{lang.full_day(dt)}, {clock(dt, lang)} {lang.zone_mark(dt)}"
 
 
 def zone_label(zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) -> str:
@@ -83,6 +89,30 @@ class Item:
     """The full date, time and zone, for a tooltip."""
     updated_iso: str | None
     updated: str | None
+    key_event: bool = False
+    key_label: str | None = None
+    corrected_iso: str | None = None
+    corrected: str | None = None
+    correction_note: str | None = None
+    """Plain text: the page escapes it."""
+    byline: str = ""
+    """``By Olena Kovalenko and Taras Shevchenko`` ('' without authors)."""
+    photo: Photo | None = None
+    avatars: tuple[str, ...] = ()
+    """The authors' avatar URLs, in byline order (decorative: the names are the text)."""
+
+    @property
+    def srcset_webp(self) -> str:
+        return srcset(self.photo, "webp") if self.photo else ""
+
+    @property
+    def srcset_jpeg(self) -> str:
+        return srcset(self.photo, "jpeg") if self.photo else ""
+
+    @property
+    def shows_updated(self) -> bool:
+        """The "Updated" mark, unless the latest mark is the correction itself."""
+        return self.updated is not None and self.updated_iso != self.corrected_iso
 
 
 def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) -> Item:
@@ -107,7 +137,58 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) ->
         title=f"{lang.full_day(published)}, {clock(published, lang)} {mark}",
         updated_iso=None if entry.updated_at is None else to_rfc3339(entry.updated_at),
         updated=None if updated is None else clock(updated, lang),
+        key_event=entry.key_event,
+        key_label=entry.key_label,
+        corrected_iso=None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
+        corrected=None
+        if entry.corrected_at is None
+        else clock(local(entry.corrected_at, zone), lang),
+        correction_note=entry.correction_note,
+        byline=lang.byline([a.name for a in entry.authors]),
+        photo=entry.photo,
+        avatars=tuple(a.avatar for a in entry.authors if a.avatar),
     )
+
+
+PHOTO_SIZES = "(min-width: 720px) 640px, 100vw"
+"""The ``sizes`` of a column photo: the column is at most about 640 CSS px wide."""
+
+
+def srcset(photo: Photo, kind: str) -> str:
+    return ", ".join(f"{s.webp if kind == 'webp' else s.jpeg} {s.width}w" for s in photo.sizes)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """One line of the "Key events" list above the column."""
+
+    id: str
+    version: int
+    key: str
+    label: str
+    permalink: str
+    published_iso: str
+    time: str
+
+
+def key_events(entries: list[Entry], zone: ZoneInfo, lang: Language = ENGLISH) -> list[KeyEvent]:
+    """The key events, newest first (the list is chronological, pins aside)."""
+    out = []
+    for entry in sorted(entries, key=lambda e: (e.published_at, e.id), reverse=True):
+        if not entry.key_event or not entry.visible:
+            continue
+        out.append(
+            KeyEvent(
+                id=entry.id,
+                version=entry.version,
+                key=f"{entry.published_at:013d}:{entry.id}",
+                label=entry.key_label or entry.headline,
+                permalink=permalink(entry.feed, entry.id),
+                published_iso=to_rfc3339(entry.published_at),
+                time=clock(local(entry.published_at, zone), lang),
+            )
+        )
+    return out
 
 
 def script_json(data: Any) -> str:
@@ -133,7 +214,7 @@ def live_blog(
 ) -> dict[str, Any]:
     """schema.org ``LiveBlogPosting`` for a feed page, each update a ``BlogPosting``."""
     page_url = f"{base}/feeds/{quote(feed, safe='')}"
-    updates = []
+    updates: list[dict[str, Any]] = []
     for entry in entries:
         modified = entry.updated_at if entry.updated_at is not None else entry.published_at
         updates.append(
@@ -147,6 +228,33 @@ def live_blog(
                 "inLanguage": language,
             }
         )
+        if entry.correction_note and entry.corrected_at is not None:
+            updates[-1]["correction"] = {
+                "@type": "CorrectionComment",
+                "text": entry.correction_note,
+                "datePublished": to_rfc3339(entry.corrected_at),
+            }
+        if entry.key_event:
+            updates[-1]["keywords"] = "key event"
+        if entry.photo is not None:
+            big = entry.photo.largest
+            updates[-1]["image"] = {
+                "@type": "ImageObject",
+                "url": base + big.jpeg,
+                "width": big.width,
+                "height": big.height,
+                **({"caption": entry.photo.caption} if entry.photo.caption else {}),
+                **({"creditText": entry.photo.credit} if entry.photo.credit else {}),
+            }
+        if entry.authors:
+            updates[-1]["author"] = [
+                {
+                    "@type": "Person",
+                    "name": a.name,
+                    **({"image": base + a.avatar} if a.avatar else {}),
+                }
+                for a in entry.authors
+            ]
     times = [e.published_at for e in entries]
     modified_all = [e.updated_at or e.published_at for e in entries]
     doc = {
@@ -182,6 +290,11 @@ def script_messages(lang: Language) -> dict[str, Any]:
         "more": lang.gettext("More news"),
         "pinned": lang.gettext("Pinned"),
         "key_events": lang.gettext("Key events"),
+        "key_event": lang.gettext("Key event"),
+        "correction": lang.gettext("Correction"),
+        "what_changed": lang.gettext("What changed"),
+        "by": lang.gettext("By {names}"),
+        "photo_credit": lang.gettext("Photo: {credit}"),
         "news_feed": lang.gettext("News Feed"),
         "empty": lang.gettext("No updates yet. New ones appear here as they are posted."),
         "open_feed": lang.gettext("Open the full feed"),

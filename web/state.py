@@ -16,11 +16,13 @@ from starlette.requests import HTTPConnection
 from feed.accounts import Accounts
 from feed.admin_store import AdminStore
 from feed.docstore import DocumentCache
+from feed.media import MediaStore, PhotoIndex
 from feed.redis_io import Client
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from web.hub import Hub
+from web.uploads import Uploads
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,6 +37,10 @@ class AppState:
     hub: Hub
     admin: AdminStore
     """Admin sessions, sign-in throttling and the audit log."""
+    media: MediaStore
+    """Photo files (the filesystem under the data directory by default)."""
+    photos: PhotoIndex
+    uploads: Uploads
     queue: Client | None = None
     """arq's queue Redis when it is not ``store.redis`` (a cluster): for /readyz."""
 

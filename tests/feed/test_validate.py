@@ -392,11 +392,20 @@ def test_property_edit(current: Entry, data: Any) -> None:
         new = event.entry
         assert new.version == current.version + 1 and new.id == current.id
         assert event.changes and all(getattr(current, f) != getattr(new, f) for f in event.changes)
-        marked = isinstance(data, dict) and data.get("mark_updated") is True
+        marked = isinstance(data, dict) and (
+            data.get("mark_updated") is True or data.get("correction") is not None
+        )
         if marked and current.status == "published":
             assert new.updated_at == NOW + 1
         else:
             assert new.updated_at == current.updated_at
+        if isinstance(data, dict) and data.get("correction") is not None:
+            assert new.corrected_at == NOW + 1 and new.correction_note
+        else:
+            assert (new.corrected_at, new.correction_note) == (
+                current.corrected_at,
+                current.correction_note,
+            )
         unchanged = {"id", "feed"} | {f for f in ("headline", "body", "url", "pinned")}
         for f in unchanged - set(data):
             assert getattr(new, f) == getattr(current, f)

@@ -80,6 +80,7 @@ ALLOWED = {"newsfeed", "Ctrl", "Enter", "Id", "URL", "Iframe", "CMS", "API", "UT
 ALLOWED |= {"blockquote", "href", "ul", "Europe", "Kyiv", "English", "hreflang", "POST"}
 ALLOWED |= {"Newsfeed", "Signature", "https", "partner", "example", "hooks", "cms", "Partner"}
 ALLOWED |= {"script"}  # the HTML element named in the embed snippet label
+ALLOWED |= {"JPEG", "PNG", "WebP"}  # image format names (the photo field)
 
 
 class Prose(HTMLParser):

@@ -99,6 +99,12 @@ async def test_post_returns_201_with_location_and_etag(
         "updated_at",
         "status",
         "pinned",
+        "key_event",
+        "key_label",
+        "corrected_at",
+        "correction_note",
+        "authors",
+        "photo",
     }
     assert (entry["feed"], entry["version"], entry["status"]) == (FEED, 1, "published")
     assert entry["headline"] == "5:44 PM — Trump calls Putin" and entry["updated_at"] is None

@@ -259,3 +259,110 @@
   window.setInterval(function () { if (!out) refresh(); }, POLL_MS);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
 })();
+
+/* Photos: choose or drop a file, see it at once, upload it (the server strips
+   its metadata and re-encodes it), then post the update with its id. */
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-photo-upload]"), function (box) {
+    var form = box.closest("form");
+    var input = box.querySelector("[data-photo-file]");
+    var drop = box.querySelector("[data-drop]");
+    var preview = box.querySelector("img.preview");
+    var status = box.querySelector(".photo-status");
+    var id = form.querySelector("input[name=photo_id]");
+    var alt = form.querySelector("input[name=photo_alt]");
+    var remove = box.querySelector("[data-photo-remove]");
+    var csrf = form.querySelector("input[name=csrf_token]");
+    var shown = null;
+
+    function show(file) {
+      if (shown) URL.revokeObjectURL(shown);
+      shown = URL.createObjectURL(file);
+      preview.src = shown;
+      preview.hidden = false;
+    }
+    function send(file) {
+      if (!file) return;
+      show(file);
+      id.value = "";
+      alt.required = true;
+      status.textContent = "Uploading…";
+      form.dataset.uploading = "1";
+      fetch(box.dataset.photoUpload, {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream",
+          "X-CSRF-Token": csrf ? csrf.value : "", Accept: "application/json" },
+      }).then(function (r) {
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      }).then(function (res) {
+        delete form.dataset.uploading;
+        if (!res.ok) throw new Error(res.body && res.body.detail || "the upload failed");
+        id.value = res.body.id;
+        remove.hidden = false;
+        status.textContent = "Photo ready (" + res.body.width + "×" + res.body.height + ").";
+        if (!alt.value) alt.focus();
+      }).catch(function (err) {
+        delete form.dataset.uploading;
+        preview.hidden = true;
+        status.textContent = "Not attached: " + err.message;
+      });
+    }
+    input.addEventListener("change", function () { send(input.files && input.files[0]); });
+    ["dragenter", "dragover"].forEach(function (t) {
+      drop.addEventListener(t, function (ev) { ev.preventDefault(); drop.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      drop.addEventListener(t, function () { drop.classList.remove("over"); });
+    });
+    drop.addEventListener("drop", function (ev) {
+      ev.preventDefault();
+      var f = ev.dataTransfer && ev.dataTransfer.files && ev.dataTransfer.files[0];
+      send(f);
+    });
+    remove.addEventListener("click", function () {
+      id.value = "";
+      alt.required = false;
+      preview.hidden = true;
+      remove.hidden = true;
+      input.value = "";
+      status.textContent = "No photo.";
+    });
+    form.addEventListener("submit", function (ev) {
+      if (form.dataset.uploading === "1") {
+        ev.preventDefault();
+        ev.stopImmediatePropagation();
+        status.textContent = "Wait for the photo to finish uploading.";
+      }
+    }, true);
+    if (id.value) alt.required = true;
+  });
+})();
+
+/* Avatars (users page): the same upload path as photos, squared by the server. */
+(function () {
+  "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("[data-avatar-upload]"), function (box) {
+    var input = box.querySelector("[data-avatar-file]");
+    var img = box.querySelector("img.avatar-img");
+    var status = box.querySelector(".avatar-status");
+    var csrf = box.closest("form").querySelector("input[name=csrf_token]");
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file) return;
+      status.textContent = "Uploading…";
+      fetch(box.dataset.avatarUpload, {
+        method: "POST", credentials: "same-origin", body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream",
+          "X-CSRF-Token": csrf ? csrf.value : "", Accept: "application/json" },
+      }).then(function (r) {
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      }).then(function (res) {
+        if (!res.ok) throw new Error(res.body && res.body.detail || "the upload failed");
+        img.src = res.body.avatar;
+        img.hidden = false;
+        status.textContent = "Avatar saved.";
+      }).catch(function (err) { status.textContent = "Not saved: " + err.message; });
+    });
+  });
+})();

@@ -25,6 +25,7 @@
   var DROP = { SCRIPT: 1, STYLE: 1, TEMPLATE: 1, IFRAME: 1, OBJECT: 1, EMBED: 1, SVG: 1,
     MATH: 1, NOSCRIPT: 1, TEXTAREA: 1, TITLE: 1, XMP: 1 };
   var MAX_DELAY = 15000;
+  var KEYS_SHOWN = 20;
   var UPGRADE_MS = 15000; // in a fallback: try the WebSocket again this often
   var SSE_READY_MS = 8000; // an SSE stream that says nothing this long does not flow
   var POLL_MS = 5000;
@@ -36,6 +37,8 @@
   var EN = { lang: "en", live: "Live", live_slow: "Live (slow connection)",
     connecting: "Connecting…", reconnecting: "Reconnecting…", updated: "Updated: {time}",
     more: "More news", pinned: "Pinned", key_events: "Key events", news_feed: "News Feed",
+    key_event: "Key event", correction: "Correction", what_changed: "What changed",
+    by: "By {names}", photo_credit: "Photo: {credit}",
     empty: "No updates yet. New ones appear here as they are posted.",
     open_feed: "Open the full feed", live_page: "{title} · live page ↗",
     times_in: "Times in {zone}", no_feed: "This feed does not exist.", loading: "Loading…",
@@ -139,6 +142,8 @@
     this.list = root.querySelector(".nf-list");
     this.button = root.querySelector(".nf-new");
     this.status = root.querySelector(".nf-status");
+    this.keyNav = root.querySelector(".nf-keys");
+    this.keyList = this.keyNav ? this.keyNav.querySelector(".nf-keys-list") : null;
     this.scroller = root.hasAttribute("data-nf-scroll") ? this.list : null;
     this.pending = [];
     this.versions = {};
@@ -155,6 +160,10 @@
       self.versions[a.getAttribute("data-id")] = +a.getAttribute("data-version");
     });
     this.button.addEventListener("click", function () { self.reveal(true); });
+    this.keyItems().forEach(function (li) {
+      var a = li.querySelector("a");
+      if (a) self.wireKey(a);
+    });
     var more = root.querySelector(".nf-more");
     if (more) this.wireMore(more);
     var onScroll = function () { if (self.pending.length && self.atTop()) self.reveal(false); };
@@ -194,6 +203,7 @@
     meta.appendChild(time);
     if (p.key !== now.key) meta.appendChild(el("span", "nf-date", p.day));
     if (e.pinned) meta.appendChild(el("span", "nf-pin", this.msg.pinned));
+    if (e.key_event) meta.appendChild(el("span", "nf-key", this.msg.key_event));
     var main = el("div", "nf-main");
     var h = el("h3", "nf-headline");
     h.id = "h-" + e.id;
@@ -202,7 +212,27 @@
     if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
     h.appendChild(a);
     main.appendChild(h);
-    if (e.updated_at) {
+    var names = (e.authors || []).map(function (au) { return String(au && au.name || ""); })
+      .filter(Boolean);
+    if (names.length) {
+      var joined = names.join(", ");
+      try { joined = new Intl.ListFormat(this.lang, { type: "conjunction" }).format(names); } catch (x) { /* old browser */ }
+      var by = el("p", "nf-byline");
+      var origin = this.origin;
+      (e.authors || []).forEach(function (au) {
+        if (!au || !MEDIA.test(String(au.avatar || ""))) return;
+        var av = el("img", "nf-avatar");
+        av.width = 24;
+        av.height = 24;
+        av.alt = "";
+        av.loading = "lazy";
+        av.src = origin + au.avatar;
+        by.appendChild(av);
+      });
+      by.appendChild(document.createTextNode(fill(this.msg.by, "names", joined)));
+      main.appendChild(by);
+    }
+    if (e.updated_at && e.updated_at !== e.corrected_at) {
       var mark = String(this.msg.updated).split("{time}");
       var up = el("p", "nf-updated", "(" + mark[0]);
       var ut = el("time", null, fmtText(Date.parse(e.updated_at), this.lang, this.tz, "time"));
@@ -211,14 +241,153 @@
       up.appendChild(document.createTextNode(mark.slice(1).join("") + ")"));
       main.appendChild(up);
     }
+    if (e.photo && e.photo.sizes && e.photo.sizes.length) main.appendChild(this.figure(e.photo));
     if (e.body) {
       var body = el("div", "nf-body");
       body.appendChild(cleanBody(e.body, this.embed));
       main.appendChild(body);
     }
+    if (e.correction_note && e.corrected_at) {
+      var cor = el("p", "nf-correction");
+      cor.appendChild(el("strong", null, this.msg.correction));
+      cor.appendChild(document.createTextNode(" ("));
+      var ct = el("time", null, fmtText(Date.parse(e.corrected_at), this.lang, this.tz, "time"));
+      ct.setAttribute("datetime", e.corrected_at);
+      cor.appendChild(ct);
+      cor.appendChild(document.createTextNode("): "));
+      cor.appendChild(el("span", "nf-correction-note", e.correction_note));
+      cor.appendChild(document.createTextNode(" "));
+      var tl = el("a", "nf-trail-link", this.msg.what_changed);
+      tl.href = permalink + "#trail";
+      if (this.embed) { tl.target = "_blank"; tl.rel = "noopener"; }
+      cor.appendChild(tl);
+      main.appendChild(cor);
+    }
     art.appendChild(meta);
     art.appendChild(main);
     return art;
+  };
+
+  // A photo: width and height set before it loads (nothing jumps), lazy,
+  // WebP with a JPEG fallback; only our own /media/ paths are used.
+  var MEDIA = /^\/media\/[0-9a-f]{64}\.(webp|jpg)$/;
+  Column.prototype.figure = function (ph) {
+    var origin = this.origin, fig = el("figure", "nf-photo"), pic = el("picture");
+    var sizes = ph.sizes.filter(function (s) { return MEDIA.test(s.webp) && MEDIA.test(s.jpeg); });
+    var set = function (k) {
+      return sizes.map(function (s) { return origin + s[k] + " " + (+s.width) + "w"; }).join(", ");
+    };
+    var media = "(min-width: 720px) 640px, 100vw";
+    var src = el("source");
+    src.type = "image/webp";
+    src.srcset = set("webp");
+    src.sizes = media;
+    var img = el("img");
+    img.width = +ph.width;
+    img.height = +ph.height;
+    img.alt = String(ph.alt || "");
+    img.loading = "lazy";
+    img.decoding = "async";
+    if (sizes.length) img.src = origin + sizes[sizes.length - 1].jpeg;
+    img.srcset = set("jpeg");
+    img.sizes = media;
+    pic.appendChild(src);
+    pic.appendChild(img);
+    fig.appendChild(pic);
+    if (ph.caption || ph.credit) {
+      var cap = el("figcaption");
+      if (ph.caption) cap.appendChild(el("span", "nf-caption", ph.caption));
+      if (ph.credit) {
+        cap.appendChild(document.createTextNode(" "));
+        cap.appendChild(el("span", "nf-credit", fill(this.msg.photo_credit, "credit", ph.credit)));
+      }
+      fig.appendChild(cap);
+    }
+    return fig;
+  };
+
+  // -- "Key events": the list above the column, newest first ------------------
+  Column.prototype.permalinkOf = function (e) {
+    return this.origin + "/feeds/" + encodeURIComponent(e.feed || this.feed) + "/entries/" +
+      encodeURIComponent(e.id);
+  };
+
+  Column.prototype.keyItems = function () {
+    return this.keyList ? Array.prototype.slice.call(this.keyList.children) : [];
+  };
+
+  // Add, move, relabel or drop the entry's line; e is a whole entry (or a tombstone).
+  Column.prototype.keyEvent = function (e) {
+    if (!this.keyList) return;
+    var old = null, items = this.keyItems();
+    for (var i = 0; i < items.length; i++) if (items[i].getAttribute("data-id") === e.id) old = items[i];
+    if (old) old.remove();
+    if (e.key_event && e.status !== "retracted" && typeof e.published_at === "string") {
+      var ms = Date.parse(e.published_at);
+      var li = el("li", "nf-key-item");
+      li.setAttribute("data-id", e.id);
+      li.setAttribute("data-version", String(e.version));
+      li.setAttribute("data-key", pad13(ms) + ":" + e.id);
+      var a = el("a");
+      a.href = this.permalinkOf(e);
+      a.setAttribute("data-target", "e-" + e.id);
+      if (this.embed) { a.target = "_blank"; a.rel = "noopener"; }
+      var t = el("time", null, fmtText(ms, this.lang, this.tz, "time"));
+      t.setAttribute("datetime", e.published_at);
+      a.appendChild(t);
+      a.appendChild(document.createTextNode(" "));
+      a.appendChild(el("span", "nf-key-label", e.key_label || e.headline));
+      li.appendChild(a);
+      this.wireKey(a);
+      var key = li.getAttribute("data-key"), placed = false;
+      items = this.keyItems();
+      for (var j = 0; j < items.length && !placed; j++) {
+        if (items[j].getAttribute("data-key") < key) { this.keyList.insertBefore(li, items[j]); placed = true; }
+      }
+      if (!placed) this.keyList.appendChild(li);
+      items = this.keyItems();
+      while (items.length > KEYS_SHOWN) items.pop().remove();
+    }
+    this.keyNav.hidden = this.keyItems().length === 0;
+  };
+
+  // A key event whose update is in the column scrolls to it; else the permalink opens.
+  Column.prototype.wireKey = function (a) {
+    var self = this;
+    a.addEventListener("click", function (ev) {
+      if (self.embed || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+      var id = (a.getAttribute("data-target") || "").slice(2);
+      var node = id && self.find(id);
+      if (!node) return;
+      ev.preventDefault();
+      node.scrollIntoView({ block: "start" });
+      node.focus({ preventScroll: true });
+    });
+  };
+
+  // After a snapshot the list is read again: older key events are not in it.
+  Column.prototype.loadKeys = function () {
+    if (!this.keyList) return;
+    var self = this, gen = (this.keyGen = (this.keyGen || 0) + 1);
+    var url = this.origin + "/api/v1/feeds/" + encodeURIComponent(this.feed) +
+      "/entries?key_events=true&limit=" + KEYS_SHOWN;
+    fetch(url, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (page) {
+      if (gen !== self.keyGen) return;
+      var fresh = {};
+      (page.entries || []).forEach(function (e) { fresh[e.id] = e; });
+      self.keyItems().forEach(function (li) {
+        var id = li.getAttribute("data-id");
+        if (!fresh[id] && !(self.versions[id] > +li.getAttribute("data-version"))) li.remove();
+      });
+      (page.entries || []).forEach(function (e) {
+        if (self.versions[e.id] > e.version) return; // a live message was newer
+        self.keyEvent(e);
+      });
+      self.keyNav.hidden = self.keyItems().length === 0;
+    }).catch(function () { /* the next snapshot tries again */ });
   };
 
   // Insert in timeline order (pinned first, newest first); false when the
@@ -249,6 +418,7 @@
     if (!e || typeof e.id !== "string" || this.seen(e)) return;
     this.pending = this.pending.filter(function (p) { return p.id !== e.id; });
     var old = this.find(e.id);
+    this.keyEvent(type === "retract" ? { id: e.id, status: "retracted" } : e);
     if (type === "retract" || e.status === "retracted") {
       if (old) old.remove();
     } else if (old) {
@@ -548,6 +718,7 @@
     if (!msg || typeof msg.type !== "string") return;
     if (msg.type === "snapshot") {
       this.replaceAll(msg.entries || []);
+      this.loadKeys();
       var list = msg.entries || [];
       this.setNext(list.length >= this.limit ? keyOf(list[list.length - 1]) : null);
     } else if (msg.type === "publish" || msg.type === "update" || msg.type === "retract") {
@@ -604,6 +775,11 @@
     head.appendChild(title);
     head.appendChild(build("span", "nf-status", { role: "status" }));
     var zone = el("p", "nf-zone");
+    var keys = build("nav", "nf-keys", { "aria-label": "Key events" });
+    keys.hidden = true;
+    var keysTitle = el("h3", "nf-keys-title", "Key events");
+    keys.appendChild(keysTitle);
+    keys.appendChild(el("ol", "nf-keys-list"));
     var wrap = el("div", "nf-new-wrap");
     var button = build("button", "nf-new", { type: "button" });
     button.hidden = true;
@@ -619,7 +795,7 @@
     source.textContent = "Open the full feed";
     var empty = el("p", "nf-empty", "No updates yet. New ones appear here as they are posted.");
     empty.hidden = true;
-    [head, zone, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
+    [head, zone, keys, wrap, list, empty, source].forEach(function (n) { root.appendChild(n); });
     shadow.appendChild(css);
     shadow.appendChild(root);
 
@@ -643,12 +819,15 @@
         root.setAttribute("aria-label", msg.news_feed);
         list.setAttribute("aria-label", msg.news_feed);
         title.lastChild.textContent = msg.news_feed;
+        keysTitle.textContent = msg.key_events;
+        keys.setAttribute("aria-label", msg.key_events);
         empty.textContent = msg.empty;
         zone.textContent = fill(msg.times_in, "zone",
           meta.zone || parts(Date.now(), meta.timezone || "UTC", msg.lang).zone);
         source.textContent = fill(msg.live_page, "title", meta.title || msg.news_feed);
         var col = new Column(root, { origin: ORIGIN, embed: true, messages: msg });
         col.replaceAll(page.entries || []);
+        col.loadKeys();
         col.setNext(page.next);
         col.start();
       }).catch(function (err) {
