@@ -15,6 +15,8 @@
     newsfeed token create --feed F [--name N] [--drafts-only] [--author USER]
                                                        prints the token alone
     newsfeed rebuild --feed F
+    newsfeed backup --out DIR                          a consistent copy of the embedded store
+    newsfeed restore --from DIR                        put it back (newsfeed stopped)
 
 Admin commands act on ``REDIS_URL`` or, when it is unset, on the embedded
 store in ``--data-dir`` (the running server's, or one started for the
@@ -40,8 +42,8 @@ from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
-from newsfeed import logs, supervisor, webpool
-from newsfeed.supervisor import check_redis, redis_url_for, services
+from newsfeed import backup, logs, supervisor, webpool
+from newsfeed.supervisor import check_redis, services, store_settings
 from web.app import create_app
 from web.serve import serve
 from workers.main import run_worker
@@ -170,16 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", required=True)
     data_dir(p)
     p.set_defaults(handler=cmd_rebuild)
+    backup.add_commands(sub, data_dir)
     return parser
 
 
 def _admin(
     settings: Settings, action: Callable[[Stores, Accounts], Coroutine[Any, Any, int]]
 ) -> int:
-    with redis_url_for(settings) as url:
+    with store_settings(settings) as connected:
 
         async def go() -> int:
-            async with services(url, settings) as (store, accounts):
+            async with services(connected) as (store, accounts):
                 await store.redis.ping()
                 return await action(store, accounts)
 
@@ -293,10 +296,10 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- services -------------------------------------------------------------------
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
+    if settings.embedded:
+        raise FeedError("newsfeed web needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)")
     count = webpool.process_count(args.processes)
-    check_redis(settings.redis_url, settings)
+    check_redis(settings)
     if args.listen_fd is not None:
         serve(create_app(settings), settings, sockets=[webpool.adopt(args.listen_fd)])
     elif count > 1:
@@ -307,9 +310,11 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed worker needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url, settings)
+    if settings.embedded:
+        raise FeedError(
+            "newsfeed worker needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)"
+        )
+    check_redis(settings)
     run_worker(settings)
     return 0
 
