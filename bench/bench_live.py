@@ -16,7 +16,8 @@ the load generator (one Node process with the ``ws`` package,
 (d) 10,000 clients that disconnect, miss 20 updates and reconnect with
     ``since`` spread over 10 s: how many recovered exactly what they missed
     (same events, same order, no snapshot, no reset);
-(e) server memory per idle SSE connection (5,000 idle, held by this process);
+(e) server memory per idle SSE connection (5,000 idle, held by this process,
+    opened after (a) while its WebSockets are still open);
 (n) the same load as (a) against a bare Node WebSocket server
     (``bench/live/bare_server.js``, no library, one pre-built frame written
     to every socket) pinned to core 0 in the same run: its CPU per delivery
@@ -303,6 +304,10 @@ class Bench:
                 f"core 1 (latency sampled on every {a.sample_every}th client)",
                 flush=True,
             )
+            if "e" in a.phases:
+                # On top of the WebSockets, still open: fresh allocations, not
+                # memory the closed WebSockets left behind.
+                await self.idle_sse()
 
     # -- (e) ---------------------------------------------------------------------
     async def idle_sse(self) -> None:
@@ -570,9 +575,6 @@ async def run(
             print(f"load average: {loadavg()}", flush=True)
         if "b" in args.phases:
             await bench.burst(worker)
-            print(f"load average: {loadavg()}", flush=True)
-        if "e" in args.phases:
-            await bench.idle_sse()
             print(f"load average: {loadavg()}", flush=True)
         if "n" in args.phases:
             await bench.bare_node()

@@ -1,17 +1,26 @@
 """Benchmark: the publishing API's throughput and latency, end to end.
 
-Starts its own private valkey-server (the embedded one, no data dir), a real
-``newsfeed web`` process and a real ``newsfeed worker``, all on loopback,
-then POSTs ``--count`` entries through ``/api/v1/feeds/{feed}/entries`` with
-at most ``--concurrency`` requests in flight (httpx), and prints:
+For each ``NEWSFEED_DURABILITY`` mode in ``--modes`` (default: fsync,
+replica, none) it starts its own private valkey-server (the embedded one:
+AOF with ``appendfsync always``, or ``everysec`` for ``none``; plus a replica
+for ``replica``), a real ``newsfeed web`` process and a real ``newsfeed
+worker``, all on loopback, then POSTs ``--count`` entries through
+``/api/v1/feeds/{feed}/entries`` with at most ``--concurrency`` requests in
+flight (httpx), and prints:
 
 - throughput (accepted requests per second),
 - p50 / p90 / p99 / max latency of one POST (201 with the entry),
+- where the CPU of one POST goes: CPU time per accepted POST of the web
+  process, valkey (and its replica), the worker and this load generator,
+  from /proc (user + system), over the publishing phase,
 - how long the worker took to make every entry public after the last POST,
 - how fast one reader pages back through the whole timeline (100 a page).
 
-It is bounded in count and time (``--deadline`` seconds overall) and stops
-every process it started, by pid, whatever happens.
+It is bounded in count and time (``--deadline`` seconds per mode) and stops
+every process it started, by pid, whatever happens. ``--profile N`` then
+profiles N sequential POSTs through the app in process (httpx's ASGI
+transport, no sockets) and prints where their CPU went, by package and by
+function.
 
     .venv/bin/python bench/bench_publish.py --count 5000 --concurrency 32
 """
@@ -20,7 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -34,9 +46,12 @@ import httpx
 
 from feed import keys
 from feed.accounts import Accounts
+from feed.durability import MODES
 from feed.redis_io import connect
+from feed.settings import Settings
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
+from web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "bench"
@@ -92,7 +107,20 @@ def client(base: str, token: str) -> httpx.AsyncClient:
     )
 
 
-async def publish(base: str, token: str, count: int, concurrency: int, deadline: float) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def publish(
+    base: str, token: str, count: int, concurrency: int, deadline: float, pids: dict[str, int]
+) -> None:
     url = f"/api/v1/feeds/{FEED}/entries"
     latencies: list[float] = []
     failures: dict[str, int] = {}
@@ -130,7 +158,11 @@ async def publish(base: str, token: str, count: int, concurrency: int, deadline:
             tg.create_task(worker())
         await ready.wait()
         started = time.perf_counter()
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        client_before = own_cpu()
     elapsed = time.perf_counter() - started
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    cpu["load generator"] = own_cpu() - client_before
 
     ok = sorted(latencies)
     print(
@@ -144,6 +176,10 @@ async def publish(base: str, token: str, count: int, concurrency: int, deadline:
             f"p50 {statistics.median(ok):.1f}  p90 {pct(ok, 90):.1f}  "
             f"p99 {pct(ok, 99):.1f}  max {ok[-1]:.1f}"
         )
+        per_post = "  ".join(
+            f"{name} {seconds / len(ok) * 1e6:.0f}" for name, seconds in cpu.items()
+        )
+        print(f"CPU µs/POST {per_post}  (total {sum(cpu.values()) / len(ok) * 1e6:.0f})")
 
 
 async def page_back(base: str, expected: int, deadline: float) -> None:
@@ -172,20 +208,24 @@ async def page_back(base: str, expected: int, deadline: float) -> None:
     )
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=5000, help="entries to publish")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--deadline", type=float, default=120, help="seconds, overall")
-    args = parser.parse_args()
-    count = max(1, min(args.count, 100_000))
+async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
     deadline = time.monotonic() + args.deadline
-
-    tmp = Path(tempfile.mkdtemp(prefix="nf-bench-"))
-    server = EmbeddedRedis(None)
-    with server.running():
+    count = max(1, min(args.count, 100_000))
+    fsync = "everysec" if mode == "none" else "always"
+    server = EmbeddedRedis(None, appendfsync=fsync)
+    replica = EmbeddedRedis(
+        None, appendfsync=fsync, extra=["--replicaof", "127.0.0.1", str(server.port)]
+    )
+    with server.running(), contextlib.ExitStack() as stack:
+        if mode == "replica":
+            stack.enter_context(replica.running())
         redis: Any = connect(server.url)
         try:
+            if mode == "replica":
+                for _ in range(400):  # the replica attaches (bounded: 20 s)
+                    if int((await redis.info("replication")).get("connected_slaves", 0)):
+                        break
+                    await asyncio.sleep(0.05)
             store = Stores.build(redis)
             await store.registry.create_feed(FEED, "Bench")
             token, _ = await Accounts(redis).create_token(FEED, "bench")
@@ -195,14 +235,21 @@ async def main() -> None:
                 NEWSFEED_SECRET_KEY="bench-secret-key-0123456789",
                 NEWSFEED_LOG_LEVEL="warning",
                 NEWSFEED_RATE_LIMITS="off",  # load from one address
+                NEWSFEED_DURABILITY=mode,
             )
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            web = start(["web", "--host", "127.0.0.1", "--port", str(port)], env, tmp / "web.log")
+            web_args = ["web", "--host", "127.0.0.1", "--port", str(port)]
+            web = start(web_args, env, tmp / "web.log")
             worker = start(["worker"], env, tmp / "worker.log")
+            assert server.process is not None
+            pids = {"web": web.pid, "valkey": server.process.pid, "worker": worker.pid}
+            if mode == "replica" and replica.process is not None:
+                pids["replica"] = replica.process.pid
             try:
                 await wait_ready(base, deadline)
-                await publish(base, token, count, args.concurrency, deadline)
+                print(f"-- NEWSFEED_DURABILITY={mode} (appendfsync {fsync})")
+                await publish(base, token, count, args.concurrency, deadline, pids)
                 t0 = time.perf_counter()
                 logged = int(await redis.xlen(keys.log(FEED)))
                 while time.monotonic() < deadline:
@@ -222,6 +269,89 @@ async def main() -> None:
                 stop(worker)
         finally:
             await redis.aclose()
+
+
+def bucket(path: str) -> str:
+    """Which package a profiled function belongs to."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0]
+    if path.startswith(str(ROOT) + "/"):
+        return path[len(str(ROOT)) + 1 :].split("/", 1)[0] + "/ (ours)"
+    if path.startswith("~") or path.startswith("<"):
+        return "builtins (C calls)"
+    return "stdlib: " + Path(path).stem
+
+
+async def profile_posts(redis_url: str, token: str, mode: str, count: int) -> None:
+    """Where the CPU of one POST goes inside the app (cProfile, in process).
+
+    The app is driven through httpx's ASGI transport, one request at a
+    time: no sockets, no uvicorn, so what remains is the request's own path
+    (routing, auth, validation, the store, JSON) plus the in-process client.
+    """
+    settings = Settings(
+        redis_url=redis_url, secret_key="bench-secret-key-0123456789", durability=mode
+    )
+    app = create_app(settings)
+    url = f"/api/v1/feeds/{FEED}/entries"
+    auth = {"Authorization": f"Bearer {token}"}
+    profiler = cProfile.Profile(time.process_time)  # CPU, not waiting
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            for i in range(50):  # warm up
+                (await c.post(url, json={"headline": f"w{i}"}, headers=auth)).raise_for_status()
+            started = time.process_time()
+            profiler.enable()
+            for i in range(count):
+                body = {"headline": f"p{i}: Talks resume", "body": "<p>Delegations met.</p>"}
+                r = await c.post(url, json=body, headers={**auth, "Idempotency-Key": f"p-{i}"})
+                r.raise_for_status()
+            profiler.disable()
+            cpu = time.process_time() - started
+    profile = pstats.Stats(profiler).get_stats_profile()
+    own: dict[str, float] = {}
+    for fp in profile.func_profiles.values():
+        own[bucket(fp.file_name)] = own.get(bucket(fp.file_name), 0.0) + fp.tottime
+    total = sum(own.values())
+    print(
+        f"profile     {count} sequential POSTs in process ({mode}): {cpu / count * 1e6:.0f} µs CPU"
+        " per POST with the profiler on; own time by package:"
+    )
+    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1])[:14]:
+        print(f"  {seconds / total * 100:5.1f}%  {seconds / count * 1e6:6.0f} µs  {name}")
+    top = sorted(profile.func_profiles.items(), key=lambda kv: -kv[1].tottime)[:12]
+    print("  top functions by own time:")
+    for name, fp in top:
+        where = fp.file_name.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        print(f"  {fp.tottime / count * 1e6:6.0f} µs  {where}:{fp.line_number} {name}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=5000, help="entries to publish")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--deadline", type=float, default=120, help="seconds, per mode")
+    parser.add_argument("--modes", default="fsync,replica,none", help="durability modes to run")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="also profile this many POSTs in process (fsync)"
+    )
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="nf-bench-"))
+    for mode in filter(None, args.modes.split(",")):
+        if mode not in MODES:
+            raise SystemExit(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+        await run_mode(mode, args, tmp)
+    if args.profile:
+        server = EmbeddedRedis(None)
+        with server.running():
+            redis: Any = connect(server.url)
+            try:
+                await Stores.build(redis).registry.create_feed(FEED, "Bench")
+                token, _ = await Accounts(redis).create_token(FEED, "bench")
+            finally:
+                await redis.aclose()
+            await profile_posts(server.url, token, "fsync", min(args.profile, 20_000))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"machine     {os.cpu_count()} cores, load average {load}; "

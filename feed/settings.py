@@ -23,9 +23,13 @@ from feed.errors import ConfigError
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None
-    """None means: start the embedded server in ``data_dir``. A
-    ``redis+cluster://host:port,host:port`` URL names a Redis Cluster by
+    """None (and no sentinels) means: start the embedded server in ``data_dir``.
+    A ``redis+cluster://host:port,host:port`` URL names a Redis Cluster by
     seed nodes (``feed.cluster``)."""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    """Redis Sentinel addresses: find the primary through them (``feed.client``)."""
+    sentinel_primary: str = "newsfeed"
+    """The name the sentinels monitor the primary under."""
     queue_url: str | None = None
     """The Redis of arq's job queue (``NEWSFEED_QUEUE_URL``); unset: the
     ``redis_url`` one. Required on a cluster: arq's transactions span keys
@@ -81,7 +85,7 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        return self.redis_url is None
+        return self.redis_url is None and not self.sentinels
 
     @property
     def clustered(self) -> bool:
@@ -130,6 +134,8 @@ class Settings:
             "limit_reads_per_client": ("NEWSFEED_LIMIT_READS_PER_CLIENT", str),
             "limit_live_per_client": ("NEWSFEED_LIMIT_LIVE_PER_CLIENT", str),
             "durability": ("NEWSFEED_DURABILITY", str),
+            "sentinels": ("NEWSFEED_SENTINELS", _addresses),
+            "sentinel_primary": ("NEWSFEED_SENTINEL_PRIMARY", str),
             "durability_timeout_seconds": ("NEWSFEED_DURABILITY_TIMEOUT_SECONDS", float),
             "media_dir": ("NEWSFEED_MEDIA_DIR", Path),
         }
@@ -158,11 +164,13 @@ class Settings:
                 _check_plain_url("REDIS_URL", self.redis_url)
         if self.queue_url is not None:
             _check_plain_url("NEWSFEED_QUEUE_URL", self.queue_url)
-        if self.redis_url is not None and not self.secret_key:
+        if not self.embedded and not self.secret_key:
             raise ConfigError(
-                "NEWSFEED_SECRET_KEY must be set when REDIS_URL is set "
+                "NEWSFEED_SECRET_KEY must be set when REDIS_URL or NEWSFEED_SENTINELS is set "
                 "(there is no default secret key outside the embedded mode)"
             )
+        if self.sentinels and not self.sentinel_primary:
+            raise ConfigError("NEWSFEED_SENTINEL_PRIMARY must name the monitored primary")
         if self.secret_key and len(self.secret_key) < 16:
             raise ConfigError("NEWSFEED_SECRET_KEY must be at least 16 characters")
         if not 0 < self.port < 65536:
@@ -213,6 +221,17 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
         return f"http://{host}:{self.port}"
+
+
+def _addresses(raw: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port``: the sentinels."""
+    out = []
+    for part in raw.split(","):
+        host, colon, port = part.strip().rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(part)
+        out.append((host.strip("[]"), int(port)))
+    return tuple(out)
 
 
 def _check_plain_url(name: str, url: str) -> None:

@@ -15,6 +15,8 @@
     newsfeed token create --feed F [--name N] [--drafts-only] [--author USER]
                                                        prints the token alone
     newsfeed rebuild --feed F
+    newsfeed backup --out DIR                          a consistent copy of the embedded store
+    newsfeed restore --from DIR                        put it back (newsfeed stopped)
     newsfeed init [--feed SLUG]                         first feed + admin on an empty store
     newsfeed healthcheck web|worker                     exit 0 when healthy (health checks)
 
@@ -42,8 +44,8 @@ from feed.pairing import Pairing
 from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
-from newsfeed import logs, supervisor, webpool
-from newsfeed.supervisor import check_redis, redis_url_for, services
+from newsfeed import backup, logs, supervisor, webpool
+from newsfeed.supervisor import check_redis, services, store_settings
 from web.app import create_app
 from web.serve import serve
 from workers.main import run_worker
@@ -172,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", required=True)
     data_dir(p)
     p.set_defaults(handler=cmd_rebuild)
+    backup.add_commands(sub, data_dir)
 
     p = sub.add_parser(
         "init",
@@ -204,7 +207,7 @@ def _admin(
     ``--data-dir``. A command that only reads or changes what exists never
     starts a new, empty store where there is none (the usual cause: a
     ``--data-dir`` given to ``newsfeed run`` and not to this command)."""
-    embedded = settings.redis_url is None
+    embedded = settings.embedded
     if embedded and not supervisor.has_store(settings.data_dir):
         if not creates:
             raise FeedError(
@@ -213,10 +216,10 @@ def _admin(
                 "or set REDIS_URL"
             )
         print(f"newsfeed: creating a new store in {settings.data_dir}/", file=sys.stderr)
-    with redis_url_for(settings) as url:
+    with store_settings(settings) as connected:
 
         async def go() -> int:
-            async with services(url, settings) as (store, accounts):
+            async with services(connected) as (store, accounts):
                 await store.redis.ping()
                 return await action(store, accounts)
 
@@ -338,8 +341,8 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    with redis_url_for(settings) as url:
-        for line in supervisor.bootstrap(settings, url, args.feed):
+    with store_settings(settings) as connected:
+        for line in supervisor.bootstrap(connected, args.feed):
             print(f"newsfeed: {line}", flush=True)
     return 0
 
@@ -357,10 +360,10 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- services -------------------------------------------------------------------
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed web needs REDIS_URL (or use newsfeed run)")
+    if settings.embedded:
+        raise FeedError("newsfeed web needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)")
     count = webpool.process_count(args.processes)
-    check_redis(settings.redis_url, settings)
+    check_redis(settings)
     if args.listen_fd is not None:
         serve(create_app(settings), settings, sockets=[webpool.adopt(args.listen_fd)])
     elif count > 1:
@@ -371,9 +374,11 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.redis_url is None:
-        raise FeedError("newsfeed worker needs REDIS_URL (or use newsfeed run)")
-    check_redis(settings.redis_url, settings)
+    if settings.embedded:
+        raise FeedError(
+            "newsfeed worker needs REDIS_URL or NEWSFEED_SENTINELS (or use newsfeed run)"
+        )
+    check_redis(settings)
     run_worker(settings)
     return 0
 

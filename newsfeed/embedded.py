@@ -169,7 +169,11 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM makes valkey flush the AOF and exit cleanly; wait for it."""
         proc = self.process
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.poll() is not None:  # it was killed: only clean up
+            self.kill()
+            self._remove_scratch()
             return
         proc.send_signal(signal.SIGTERM)
         try:

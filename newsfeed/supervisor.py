@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
 import logging
 import os
@@ -32,9 +33,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 from feed.accounts import Accounts
+from feed.client import open_redis
 from feed.durability import check_server, settle
 from feed.errors import ConfigError, FeedError
-from feed.redis_io import connect
 from feed.settings import Settings
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, answers_ping
@@ -44,14 +45,14 @@ DEFAULT_FEED = "news"
 
 
 @contextlib.asynccontextmanager
-async def services(url: str, settings: Settings) -> AsyncIterator[tuple[Stores, Accounts]]:
+async def services(settings: Settings) -> AsyncIterator[tuple[Stores, Accounts]]:
     """The stores of a one-shot command, on one connection.
 
     When the block ends without an error, it waits until every write it
     made is durable (NEWSFEED_DURABILITY): a token printed by the CLI is on
     disk. One connection, because WAITAOF covers its own connection's writes.
     """
-    redis = connect(url, single_connection_client=True)
+    redis = open_redis(settings, single_connection_client=True)
     try:
         store = Stores.from_settings(redis, settings)
         yield store, Accounts(redis)
@@ -60,11 +61,12 @@ async def services(url: str, settings: Settings) -> AsyncIterator[tuple[Stores, 
         await redis.aclose()
 
 
-def check_redis(url: str, settings: Settings) -> None:
+def check_redis(settings: Settings) -> None:
     """Fail with one line when Redis is not reachable, or cannot do the durability."""
+    where = settings.redis_url or f"the primary {settings.sentinel_primary!r} of the sentinels"
 
     async def ping() -> None:
-        redis = connect(url, socket_connect_timeout=3)
+        redis = open_redis(settings, socket_connect_timeout=3)
         try:
             await redis.ping()
             await check_server(redis, settings.durability_policy())
@@ -76,14 +78,14 @@ def check_redis(url: str, settings: Settings) -> None:
     except ConfigError:
         raise
     except Exception as exc:
-        raise FeedError(f"cannot reach Redis at {url}: {exc}") from None
+        raise FeedError(f"cannot reach Redis at {where}: {exc}") from None
 
 
 def _port_file(data_dir: Path) -> Path:
     return data_dir / "redis.port"
 
 
-def _running_embedded(data_dir: Path) -> str | None:
+def running_embedded(data_dir: Path) -> str | None:
     """The URL of the embedded server a `newsfeed run` keeps in data_dir, if up."""
     try:
         port = int(_port_file(data_dir).read_text())
@@ -93,17 +95,18 @@ def _running_embedded(data_dir: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def redis_url_for(settings: Settings) -> Iterator[str]:
-    if settings.redis_url is not None:
-        yield settings.redis_url
+def store_settings(settings: Settings) -> Iterator[Settings]:
+    """The settings with a Redis to talk to: the embedded one started if need be."""
+    if not settings.embedded:
+        yield settings
         return
-    url = _running_embedded(settings.data_dir)
+    url = running_embedded(settings.data_dir)
     if url is not None:
-        yield url
+        yield dataclasses.replace(settings, redis_url=url)
         return
     server = embedded_server(settings)
     with data_dir_lock(settings.data_dir), server.running():
-        yield server.url
+        yield dataclasses.replace(settings, redis_url=server.url)
 
 
 @contextlib.contextmanager
@@ -172,29 +175,29 @@ def worker_unhealthy(heartbeat_file: Path, max_age: float) -> str | None:
 
 def run(settings: Settings, web_processes: str = "1") -> int:
     check_port(settings.host, settings.port)
-    if settings.redis_url is not None:
-        check_redis(settings.redis_url, settings)
-        return _supervise(settings, settings.redis_url, web_processes)
+    if not settings.embedded:
+        check_redis(settings)
+        return _supervise(settings, web_processes)
     settings = settings.with_embedded_secret()
     with data_dir_lock(settings.data_dir):
         server = embedded_server(settings)
         server.start()
         try:
             _port_file(settings.data_dir).write_text(str(server.port))
-            return _supervise(settings, server.url, web_processes)
+            return _supervise(dataclasses.replace(settings, redis_url=server.url), web_processes)
         finally:
             _port_file(settings.data_dir).unlink(missing_ok=True)
             server.stop()
             log.info("embedded redis stopped")
 
 
-def bootstrap(settings: Settings, url: str, feed: str = DEFAULT_FEED) -> list[str]:
+def bootstrap(settings: Settings, feed: str = DEFAULT_FEED) -> list[str]:
     """On an empty store, create a first feed and an admin with a fresh
     password; the lines to print (the password among them, shown once)."""
 
     async def go() -> list[str]:
         lines = []
-        async with services(url, settings) as (store, accounts):
+        async with services(settings) as (store, accounts):
             if not await store.registry.list_feeds():
                 await store.registry.create_feed(feed, feed.replace("-", " ").title(), "UTC")
                 lines.append(f"created the feed '{feed}'")
@@ -208,8 +211,10 @@ def bootstrap(settings: Settings, url: str, feed: str = DEFAULT_FEED) -> list[st
     return asyncio.run(go())
 
 
-def _supervise(settings: Settings, url: str, web_processes: str = "1") -> int:
-    env = dict(os.environ, REDIS_URL=url, NEWSFEED_SECRET_KEY=settings.secret_key)
+def _supervise(settings: Settings, web_processes: str = "1") -> int:
+    env = dict(os.environ, NEWSFEED_SECRET_KEY=settings.secret_key)
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
     base = [sys.executable, "-m", "newsfeed"]
     children = {
         "web": subprocess.Popen(
@@ -241,7 +246,7 @@ def _supervise(settings: Settings, url: str, web_processes: str = "1") -> int:
     signal.signal(signal.SIGTERM, stop)
     code = 0
     if _wait_listening(settings, children, lambda: stopping):
-        for line in bootstrap(settings, url):
+        for line in bootstrap(settings):
             print(f"newsfeed: {line}", flush=True)
         _print_urls(settings)
     else:

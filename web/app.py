@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from feed import readiness
 from feed.admin_store import AdminStore
+from feed.client import open_redis
 from feed.errors import ConfigError, FeedError
 from feed.media import FilesystemMediaStore, PhotoIndex
 from feed.ratelimit import Budgets, RateLimits
@@ -90,11 +91,16 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(settings: Settings) -> Starlette:
-    if settings.redis_url is None:
+    if settings.embedded:
         raise ConfigError(
-            "the web app needs REDIS_URL (newsfeed run sets it for the embedded server)"
+            "the web app needs REDIS_URL or NEWSFEED_SENTINELS "
+            "(newsfeed run sets REDIS_URL for the embedded server)"
         )
-    redis_url = settings.redis_url
+    # limits speaks the same URL forms: redis://, redis+cluster://seeds, and
+    # redis+sentinel://sentinels/primary for a Sentinel deployment.
+    redis_url = settings.redis_url or "redis+sentinel://{}/{}".format(
+        ",".join(f"{host}:{port}" for host, port in settings.sentinels), settings.sentinel_primary
+    )
     limits: RateLimits | None = None
     if settings.rate_limits:
         budgets = Budgets.from_settings(
@@ -107,9 +113,10 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = connect(redis_url)
-        queue_url = settings.queue_redis_url()
-        queue = None if queue_url == redis_url else connect(queue_url)
+        redis = open_redis(settings)
+        # arq's queue: NEWSFEED_QUEUE_URL when it is another Redis (a cluster's).
+        queue_url = settings.queue_url
+        queue = None if queue_url in (None, settings.redis_url) else connect(queue_url)
         store = Stores.from_settings(redis, settings)
         hub = Hub(
             store,

@@ -23,10 +23,11 @@ from arq.worker import Worker
 
 from feed import keys
 from feed.backoff import Backoff
+from feed.client import open_redis
 from feed.delivery_queue import DeliveryQueue
 from feed.errors import StoreUnavailable
 from feed.model import now_ms
-from feed.redis_io import connect, translated
+from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import Delivery
@@ -80,19 +81,35 @@ class ResilientWorker(Worker):
             await asyncio.sleep(delay)
 
 
-def redis_settings(url: str) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_retries = 30
-    return settings
+def redis_settings(settings: Settings) -> RedisSettings:
+    """arq's connection: NEWSFEED_QUEUE_URL, else the store's Redis (its
+    primary, through Sentinel)."""
+    if settings.queue_url:
+        queue = RedisSettings.from_dsn(settings.queue_url)
+    elif settings.sentinels:
+        queue = RedisSettings(
+            host=list(settings.sentinels),
+            sentinel=True,
+            sentinel_master=settings.sentinel_primary,
+        )
+        if settings.redis_url:
+            auth = RedisSettings.from_dsn(settings.redis_url)
+            queue.username, queue.password = auth.username, auth.password
+            queue.database = auth.database
+    elif settings.redis_url:
+        queue = RedisSettings.from_dsn(settings.redis_url)
+    else:
+        raise ValueError("the worker needs REDIS_URL or NEWSFEED_SENTINELS")
+    queue.conn_retries = 30
+    return queue
 
 
 def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
-    if settings.redis_url is None:
-        raise ValueError("the worker needs REDIS_URL")
-    redis_url = settings.redis_url
+    if settings.embedded:
+        raise ValueError("the worker needs REDIS_URL or NEWSFEED_SENTINELS")
 
     async def startup(ctx: dict[str, Any]) -> None:
-        redis = connect(redis_url)
+        redis = open_redis(settings)
         store = Stores.from_settings(redis, settings)
         ctx["store"] = store
         ctx["http"] = client = http_client(settings)
@@ -127,7 +144,7 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
             func(deliver_webhook, max_tries=3, timeout=30),
         ],
         queue_name=keys.ARQ_QUEUE,
-        redis_settings=redis_settings(settings.queue_redis_url()),
+        redis_settings=redis_settings(settings),
         on_startup=startup,
         on_shutdown=shutdown,
         handle_signals=handle_signals,
