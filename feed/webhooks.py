@@ -104,19 +104,28 @@ class Delivery:
     """Epoch ms of the dispatch: the age limit counts from here."""
     attempt: int = 1
     """The attempt this record is waiting for (1-based)."""
+    last_error: str = ""
+    """Why the previous attempt failed ("" before the first)."""
 
     def dumps(self) -> bytes:
         return orjson.dumps(
-            {"e": self.event, "b": self.body, "c": self.created_at, "a": self.attempt}
+            {
+                "e": self.event,
+                "b": self.body,
+                "c": self.created_at,
+                "a": self.attempt,
+                "l": self.last_error,
+            }
         )
 
     @classmethod
     def loads(cls, feed: str, webhook_id: str, delivery_id: str, raw: bytes | str) -> Delivery:
         d = orjson.loads(raw)
-        return cls(feed, webhook_id, delivery_id, d["e"], d["b"], d["c"], d["a"])
+        return cls(feed, webhook_id, delivery_id, d["e"], d["b"], d["c"], d["a"], d.get("l", ""))
 
-    def next_attempt(self) -> Delivery:
-        return dataclasses.replace(self, attempt=self.attempt + 1)
+    def next_attempt(self, error: str = "") -> Delivery:
+        """The record waiting for the next attempt, after one that failed with ``error``."""
+        return dataclasses.replace(self, attempt=self.attempt + 1, last_error=error)
 
 
 # -- pure -------------------------------------------------------------------

@@ -197,11 +197,12 @@ class DeliveryLoop:
         s = self.settings
         age_ms = now_ms() - delivery.created_at
         if age_ms >= s.webhook_max_age_seconds * 1000:
+            # Its time ran out while it waited (a late claim): the record keeps
+            # the attempts actually made and the last one's error.
+            made = delivery.attempt - 1
+            expired = f"expired: {age_ms / 1000:.0f}s in this webhook's queue after {made} attempts"
             return await self._dead(
-                hook,
-                delivery,
-                f"expired: {age_ms / 1000:.0f}s in this webhook's queue "
-                f"after {delivery.attempt - 1} attempts",
+                hook, delivery, delivery.last_error or expired, attempts=made, note=expired
             )
         blocked = None if s.webhook_allow_private else await private_destination(hook.url)
         if blocked is not None:  # permanent: no point in retrying for an hour
@@ -230,7 +231,7 @@ class DeliveryLoop:
         due = now_ms() + int(delay * 1000)
         if due - delivery.created_at >= s.webhook_max_age_seconds * 1000:
             return await self._dead(hook, delivery, error)  # the next try would be too late
-        await self.queue.reschedule(delivery.next_attempt(), due)
+        await self.queue.reschedule(delivery.next_attempt(error), due)
         log.info(
             "webhook %s: attempt %d failed (%s), retry in %.1fs",
             hook.url,
@@ -258,10 +259,21 @@ class DeliveryLoop:
             return None
         return f"HTTP {response.status_code}"
 
-    async def _dead(self, hook: Webhook, delivery: Delivery, error: str) -> str:
-        await self.queue.finish(delivery, dead_record(delivery, hook.url, error, now_ms()))
+    async def _dead(
+        self,
+        hook: Webhook,
+        delivery: Delivery,
+        error: str,
+        *,
+        attempts: int | None = None,
+        note: str = "",
+    ) -> str:
+        record = dead_record(delivery, hook.url, error, now_ms(), attempts)
+        await self.queue.finish(delivery, record)
         metrics.WEBHOOK_DELIVERIES.labels("dead").inc()
-        log.warning("webhook %s: %s dead-lettered: %s", hook.url, delivery.delivery_id, error)
+        log.warning(
+            "webhook %s: %s dead-lettered: %s", hook.url, delivery.delivery_id, note or error
+        )
         return "dead"
 
 
@@ -269,14 +281,16 @@ def _now() -> int:
     return int(time.time())
 
 
-def dead_record(d: Delivery, url: str, error: str, now: int) -> dict[str, Any]:
+def dead_record(
+    d: Delivery, url: str, error: str, now: int, attempts: int | None = None
+) -> dict[str, Any]:
     return {
         "delivery_id": d.delivery_id,
         "webhook_id": d.webhook_id,
         "url": url,
         "event": d.event,
         "body": d.body,
-        "attempts": d.attempt,
+        "attempts": d.attempt if attempts is None else attempts,
         "first_attempt_at": to_rfc3339(d.created_at),
         "last_attempt_at": to_rfc3339(now),
         "last_error": error,

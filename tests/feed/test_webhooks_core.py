@@ -17,6 +17,7 @@ from feed.errors import InvalidInput
 from feed.livestream import LiveMessage
 from feed.webhook_signing import headers, legacy_sign, legacy_verify, new_secret, signing_key
 from feed.webhooks import (
+    Delivery,
     Webhook,
     backoff_delay,
     check_secret,
@@ -157,6 +158,11 @@ def test_each_message_goes_to_the_webhooks_that_existed_then() -> None:
         "entry": {"id": "e1", "feed": "news", "version": 1},
     }
     assert out[1].next_attempt().attempt == 2
+    # A rescheduled record keeps why it failed (a dead letter made later, when
+    # its time ran out in the queue, reports that error, not just "expired").
+    failed = out[1].next_attempt("HTTP 500")
+    assert (failed.attempt, failed.last_error) == (2, "HTTP 500")
+    assert Delivery.loads("news", old.id, failed.delivery_id, failed.dumps()) == failed
     h = headers(out[0].delivery_id, out[0].event, out[0].body.encode(), "s" * 16, 1234)
     assert h["X-Newsfeed-Event"] == "publish" and h["X-Newsfeed-Timestamp"] == "1234"
     assert h["webhook-id"] == h["X-Newsfeed-Delivery"] == out[0].delivery_id
