@@ -6,13 +6,15 @@ unchanged on Redis Cluster.
 
 from __future__ import annotations
 
-# KEYS: log, entries, versions, history, idempotency, scheduled, editorial
+# KEYS: log, entries, versions, history, idempotency, scheduled, editorial,
+#       meta (a create into a feed that does not exist writes nothing)
 # ARGV: mode, id, expected version, new version, entry json, event json,
 #       idempotency value ('' if none), idempotency ttl, schedule score
 #       ('' to unschedule), editorial score
 APPEND = """
 local mode, id = ARGV[1], ARGV[2]
 if mode == 'create' then
+  if redis.call('EXISTS', KEYS[8]) == 0 then return {'nofeed', ''} end
   if ARGV[7] ~= '' then
     local prior = redis.call('GET', KEYS[5])
     if prior then return {'idem', prior} end
