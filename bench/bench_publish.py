@@ -8,7 +8,9 @@ worker``, all on loopback, then POSTs ``--count`` entries through
 ``/api/v1/feeds/{feed}/entries`` with at most ``--concurrency`` requests in
 flight (httpx), and prints:
 
-- throughput (accepted requests per second),
+- throughput (accepted requests per second), with the web process pinned
+  to one CPU and everything else (valkey, worker, this load generator) on
+  the others (``--no-pin`` to let the scheduler place them),
 - p50 / p90 / p99 / max latency of one POST (201 with the entry),
 - where the CPU of one POST goes: CPU time per accepted POST of the web
   process, valkey (and its replica), the worker and this load generator,
@@ -58,6 +60,8 @@ from web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "bench"
+CPUS = os.sched_getaffinity(0)
+"""The CPUs this benchmark may use (``pin`` narrows its own set per mode)."""
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -99,7 +103,7 @@ def pin(pids: dict[str, int]) -> str:
     "Posts per second on one core" then means what it says: the web
     process cannot borrow a second core, and nothing else steals its own.
     """
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = sorted(CPUS)
     if len(cpus) < 2:
         return ""
     web_cpu, rest = {cpus[0]}, set(cpus[1:])
@@ -132,6 +136,7 @@ class Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[int] | None = None
+        self.body = bytearray()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -139,6 +144,12 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed_data(data)
+
+    def on_message_begin(self) -> None:  # httptools callback
+        self.body = bytearray()
+
+    def on_body(self, body: bytes) -> None:  # httptools callback
+        self.body += body
 
     def on_message_complete(self) -> None:  # httptools callback
         if self.waiter is not None and not self.waiter.done():
@@ -200,8 +211,9 @@ async def publish(
         try:
             # Warm up the connection (and the server's script cache) first.
             warm = post_bytes(host, url, token, {"headline": "warm-up"}, f"w-{id(conn)}")
-            if await conn.request(warm) != 201:
-                raise SystemExit("the warm-up POST failed")
+            answered = await conn.request(warm)
+            if answered != 201:
+                raise SystemExit(f"the warm-up POST answered {answered}: {conn.body.decode()}")
             await ready.wait()
             while next_index < count and time.monotonic() < deadline:
                 i = next_index
@@ -296,8 +308,9 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
         redis: Any = connect(server.url)
         try:
             if mode == "replica":
-                for _ in range(400):  # the replica attaches (bounded: 20 s)
-                    if int((await redis.info("replication")).get("connected_slaves", 0)):
+                for _ in range(400):  # the replica's first sync is done (bounded: 20 s)
+                    info = await redis.info("replication")
+                    if (info.get("slave0") or {}).get("state") == "online":
                         break
                     await asyncio.sleep(0.05)
             store = Stores.build(redis)
@@ -342,6 +355,7 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             finally:
                 stop(web)
                 stop(worker)
+                os.sched_setaffinity(0, CPUS)  # the next mode's processes start unpinned
         finally:
             await redis.aclose()
 
