@@ -171,6 +171,7 @@ class Editorial:
             raise PreconditionFailed(
                 f"entry {current.id} is at version {current.version}, not {expected}",
                 current_version=current.version,
+                current_tag=current.tag(),
             )
         if tag is not None and tag != current.tag():
             # The same number, other content: the version the caller holds
@@ -182,6 +183,7 @@ class Editorial:
                 f"entry {current.id} version {expected} is not the one you loaded "
                 "(the store was restored since); reload it",
                 current_version=current.version,
+                current_tag=current.tag(),
             )
 
     async def _append_checked(self, event: Event, expected: int) -> None:
