@@ -35,6 +35,7 @@ import contextlib
 import cProfile
 import os
 import pstats
+import shutil
 import signal
 import statistics
 import subprocess
@@ -337,7 +338,10 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             try:
                 await wait_ready(base, deadline)
                 print(f"-- NEWSFEED_DURABILITY={mode} (appendfsync {fsync}){pinned}")
+                sampler = start_sampler(web.pid, args.sample, tmp / f"web-{mode}.raw")
                 await publish(base, token, count, args.concurrency, deadline, pids)
+                if sampler is not None:
+                    report_samples(sampler, tmp / f"web-{mode}.raw")
                 t0 = time.perf_counter()
                 logged = int(await redis.xlen(keys.log(FEED)))
                 while time.monotonic() < deadline:
@@ -358,6 +362,63 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
                 os.sched_setaffinity(0, CPUS)  # the next mode's processes start unpinned
         finally:
             await redis.aclose()
+
+
+def start_sampler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the running web process (``--sample``), if installed.
+
+    Unlike ``--profile`` this is the real process under the real load:
+    uvicorn, the sockets and every concurrent request, with no profiler in
+    the process (py-spy reads its memory from outside, 250 times a second).
+    """
+    if seconds <= 0:
+        return None
+    exe = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if exe is None:
+        print("sample      py-spy is not installed (pip install py-spy): no samples")
+        return None
+    args = [exe, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw"]
+    args += ["-o", str(out), "--nonblocking"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def report_samples(sampler: subprocess.Popen[bytes], raw: Path) -> None:
+    """Own time of the web process by package, from py-spy's raw stacks.
+
+    C functions (nh3, orjson, hiredis, socket calls) count in the Python
+    frame that called them; uvloop's own work shows under ``Runner.run``.
+    """
+    try:
+        sampler.wait(60)
+    except subprocess.TimeoutExpired:
+        sampler.kill()
+        sampler.wait()
+    if not raw.exists():
+        print("sample      py-spy wrote nothing (is ptrace allowed here?)")
+        return
+    own: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frame = stack.rsplit(";", 1)[-1]
+        path = frame.rsplit("(", 1)[-1].rsplit(":", 1)[0]
+        own[sample_bucket(path)] = own.get(sample_bucket(path), 0) + int(n)
+    total = sum(own.values()) or 1
+    print(f"sample      web process, {total} samples; own time by package:")
+    for name, samples in sorted(own.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {samples / total * 100:5.1f}%  {name}")
+
+
+def sample_bucket(path: str) -> str:
+    if path.endswith("asyncio/runners.py"):
+        return "uvloop (the event loop's own I/O, C)"
+    parts = path.split("/")
+    for package in ("redis", "uvicorn", "starlette", "asyncio", "prometheus_client", "httptools"):
+        if package in parts:
+            return package
+    for ours in ("feed", "web", "newsfeed"):
+        if ours in parts:
+            return f"{ours}/ (ours)"
+    return "other"
 
 
 def bucket(path: str) -> str:
@@ -430,6 +491,12 @@ async def main() -> None:
         dest="pin",
         action="store_false",
         help="do not pin the web process to one CPU (and the rest to the others)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=float,
+        default=5,
+        help="seconds of py-spy samples of the web process while it publishes (0: none)",
     )
     parser.add_argument(
         "--profile", type=int, default=0, help="also profile this many POSTs in process (fsync)"
