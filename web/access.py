@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,8 +34,13 @@ def new_request_id() -> str:
 
 
 def request_id_of(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
+    return request_id_from(scope.get("headers", ()))
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's sane ``X-Request-ID``, else a fresh id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
             candidate = bytes(value).decode("latin-1")
             if SANE_ID.match(candidate):
                 return candidate
@@ -100,3 +106,47 @@ def _log_request(level: int, scope: Scope, status: int, size: int, started: floa
             "client": client[0] if client else None,
         },
     )
+
+
+class LiveAccess:
+    """The access log line of one live connection (``.../ws``, ``.../sse``), written
+    when the connection ends: live connections are served beside the ASGI
+    app (``web.live``), so ``AccessMiddleware`` never sees them.
+
+    ``status`` is what the connection was answered (101, 200, or a
+    refusal's 4xx/5xx; 0 if it went before any answer) and ``duration_ms``
+    how long it was open. Half-open sockets that never send a whole head
+    never get this far and log nothing.
+    """
+
+    __slots__ = ("client", "path", "request_id", "started", "status")
+
+    def __init__(self, request_id: str, path: str, client: str) -> None:
+        self.request_id = request_id
+        self.path = path
+        self.client = client
+        self.started = time.perf_counter()
+        self.status = 0
+
+    def done(self) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        token = REQUEST_ID.set(self.request_id)
+        try:
+            duration = (time.perf_counter() - self.started) * 1000
+            log.info(
+                "GET %s %d %.1fms %s",
+                self.path,
+                self.status,
+                duration,
+                self.client or "-",
+                extra={
+                    "method": "GET",
+                    "path": self.path,
+                    "status": self.status,
+                    "duration_ms": round(duration, 2),
+                    "client": self.client or None,
+                },
+            )
+        finally:
+            REQUEST_ID.reset(token)

@@ -23,6 +23,7 @@ from feed.wire import (
     reconnect_json,
     sse_event,
 )
+from web.access import LiveAccess
 
 SSE_HEADERS = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
@@ -42,7 +43,15 @@ def response_head(status: int, reason: str, headers: bytes) -> bytes:
 class LiveSSE(asyncio.Protocol):
     """The protocol of a live SSE connection, from its request head on."""
 
-    __slots__ = ("backed_up_since", "limit", "on_gone", "on_lost", "started", "transport")
+    __slots__ = (
+        "access",
+        "backed_up_since",
+        "limit",
+        "on_gone",
+        "on_lost",
+        "started",
+        "transport",
+    )
 
     def __init__(self, transport: asyncio.Transport, limit: int) -> None:
         self.transport = transport
@@ -52,6 +61,8 @@ class LiveSSE(asyncio.Protocol):
         self.backed_up_since: float | None = None
         self.started = False
         """True once the 200 head is written (a refusal is a whole response)."""
+        self.access: LiveAccess | None = None
+        """Its access log line, written when it is gone."""
 
     def data_received(self, data: bytes) -> None:
         pass  # nothing is expected after the request
@@ -66,6 +77,9 @@ class LiveSSE(asyncio.Protocol):
         gone, self.on_gone = self.on_gone, None
         if gone is not None:
             gone()
+        access, self.access = self.access, None
+        if access is not None:
+            access.done()
 
     def pause_writing(self) -> None:
         self.backed_up_since = time.monotonic()
@@ -79,15 +93,25 @@ class LiveSSE(asyncio.Protocol):
 
     def start(self, first: bytes) -> None:
         self.started = True
-        self.transport.write(response_head(200, "OK", SSE_HEADERS) + http_chunk(first))
+        self.transport.write(response_head(200, "OK", SSE_HEADERS + self._id()) + http_chunk(first))
+        if self.access is not None:
+            self.access.status = 200
 
     def refuse(
         self, status: int, reason: str, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> None:
         """A complete non-200 answer (problem+json), then the end of the connection."""
-        lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers)
+        lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers) + self._id()
         self.transport.write(response_head(status, reason, lines + b"connection: close\r\n") + body)
+        if self.access is not None:
+            self.access.status = status
         self.transport.close()
+
+    def _id(self) -> bytes:
+        """The ``x-request-id`` header line (none without an access record)."""
+        if self.access is None:
+            return b""
+        return b"x-request-id: %s\r\n" % self.access.request_id.encode()
 
     def end(self, code: int, reason: str) -> None:
         """1012: a last ``reconnect`` event with a jittered retry, then the end

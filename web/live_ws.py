@@ -41,6 +41,7 @@ from feed.wire import (
     ws_frame,
 )
 from web import metrics
+from web.access import LiveAccess
 
 CLOSE_TIMEOUT = 5.0
 """Seconds a closing WebSocket waits for the peer before the socket is aborted."""
@@ -52,6 +53,7 @@ class LiveWebSocket(asyncio.Protocol):
     """The protocol of a live WebSocket connection, from its request head on."""
 
     __slots__ = (
+        "access",
         "awaiting_pong",
         "backed_up_since",
         "close_timer",
@@ -79,6 +81,8 @@ class LiveWebSocket(asyncio.Protocol):
         self.awaiting_pong = False
         self.on_gone: Callable[[], None] | None = None
         """Called once when the socket is gone (frees its connection slot)."""
+        self.access: LiveAccess | None = None
+        """Its access log line, written when it is gone."""
 
     # -- asyncio.Protocol -----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -108,6 +112,9 @@ class LiveWebSocket(asyncio.Protocol):
         gone, self.on_gone = self.on_gone, None
         if gone is not None:
             gone()
+        access, self.access = self.access, None
+        if access is not None:
+            access.done()
 
     def pause_writing(self) -> None:
         self.backed_up_since = time.monotonic()
