@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import time
-from collections.abc import Callable
 
 from feed.wire import (
     CLOSE_RESTART,
@@ -23,7 +21,7 @@ from feed.wire import (
     reconnect_json,
     sse_event,
 )
-from web.access import LiveAccess
+from web.live_conn import LiveConnection
 
 SSE_HEADERS = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
@@ -40,56 +38,21 @@ def response_head(status: int, reason: str, headers: bytes) -> bytes:
     return b"HTTP/1.1 %d %s\r\ndate: %s\r\n%s\r\n" % (status, reason.encode(), date, headers)
 
 
-class LiveSSE(asyncio.Protocol):
+class LiveSSE(LiveConnection):
     """The protocol of a live SSE connection, from its request head on."""
 
-    __slots__ = (
-        "access",
-        "backed_up_since",
-        "limit",
-        "on_gone",
-        "on_lost",
-        "started",
-        "transport",
-    )
+    __slots__ = ("started",)
 
     def __init__(self, transport: asyncio.Transport, limit: int) -> None:
-        self.transport = transport
-        self.limit = limit
-        self.on_lost: Callable[[], None] | None = None
-        self.on_gone: Callable[[], None] | None = None
-        self.backed_up_since: float | None = None
+        super().__init__(transport, limit)
         self.started = False
         """True once the 200 head is written (a refusal is a whole response)."""
-        self.access: LiveAccess | None = None
-        """Its access log line, written when it is gone."""
 
     def data_received(self, data: bytes) -> None:
         pass  # nothing is expected after the request
 
     def eof_received(self) -> bool:
         return False  # the client is gone: close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        callback, self.on_lost = self.on_lost, None
-        if callback is not None:
-            callback()
-        gone, self.on_gone = self.on_gone, None
-        if gone is not None:
-            gone()
-        access, self.access = self.access, None
-        if access is not None:
-            access.done()
-
-    def pause_writing(self) -> None:
-        self.backed_up_since = time.monotonic()
-        if not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.backed_up_since = None
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
 
     def start(self, first: bytes) -> None:
         self.started = True
