@@ -49,6 +49,7 @@ import httptools
 import httpx
 import orjson
 import uvloop
+from common import cpu_seconds
 
 from feed import keys
 from feed.accounts import Accounts
@@ -181,12 +182,6 @@ def post_bytes(host: str, path: str, token: str, body: dict[str, Any], key: str)
         f"Content-Length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu() -> float:
