@@ -359,7 +359,7 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             await redis.aclose()
 
 
-def start_sampler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+def start_sampler(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the running web process (``--sample``), if installed.
 
     Unlike ``--profile`` this is the real process under the real load:
@@ -489,7 +489,7 @@ async def main() -> None:
     )
     parser.add_argument(
         "--sample",
-        type=float,
+        type=int,
         default=5,
         help="seconds of py-spy samples of the web process while it publishes (0: none)",
     )
