@@ -33,6 +33,7 @@ from web import (
     admin_language,
     admin_pairing,
     admin_presence,
+    admin_profile,
     admin_review,
     admin_users,
     bylines,
@@ -286,6 +287,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         *admin_language.routes(guard),
         *admin_feeds.routes(guard),
         *admin_users.routes(guard),
+        *admin_profile.routes(guard),
         *admin_audit.routes(guard),
     ]
     middleware = [

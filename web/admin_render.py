@@ -143,6 +143,7 @@ FLASH_HEADS = (
     N_("Unpinned"),
     N_("Edit"),
     N_("Settings"),
+    N_("Password not changed"),
 )
 FLASH_WHOLE = (
     N_("Nothing changed."),
@@ -159,6 +160,7 @@ FLASH_WHOLE = (
     N_("Changed by someone else"),
     N_("Retract?"),
     N_("Users"),
+    N_("Your profile"),
 )
 
 
