@@ -190,6 +190,14 @@ def script_messages(lang: i18n.Language) -> dict[str, str]:
         "copied": t.gettext("Copied"),
         "readers_one": t.gettext("1 reader now"),
         "readers_many": t.gettext("%(n)s readers now"),
+        "uploading": t.gettext("Uploading…"),
+        "photo_ready": t.gettext("Photo ready (%(w)s×%(h)s)."),  # noqa: RUF001
+        "not_attached": t.gettext("Not attached: %(error)s"),
+        "no_photo": t.gettext("No photo."),
+        "wait_upload": t.gettext("Wait for the photo to finish uploading."),
+        "avatar_saved": t.gettext("Avatar saved."),
+        "not_saved": t.gettext("Not saved: %(error)s"),
+        "upload_failed": t.gettext("the upload failed"),
     }
 
 

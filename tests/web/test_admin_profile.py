@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from feed.accounts import Accounts
+from feed.i18n import language
 from feed.stores import Stores
 from tests.conftest import Services, make_feed
 from tests.feed.test_images import SVG, jpeg_with_gps
@@ -152,3 +153,39 @@ async def test_the_profile_page_in_chromium(
         await page.context.close()
     me = await accounts.get_user("olena")
     assert (me.display_name, me.avatar) == ("Olena Kovalenko", src)
+
+
+async def test_upload_messages_follow_the_editors_language(
+    browser: Any, services: Services, store: Stores, accounts: Accounts, tmp_path: Path
+) -> None:
+    # admin.js's upload statuses come from the page's catalogue, not English.
+    uk = language("uk")
+
+    def said(english: str) -> str:
+        text = uk.gettext(english)
+        assert text != english, f"{english!r} is not translated"
+        return text.split("%(")[0]
+
+    await make_feed(store, "news")
+    await add_user(accounts, "olena", "editor", ("news",))
+    await accounts.set_ui_language("olena", "uk")
+    page = await open_as(browser, services.base_url, "olena")
+    try:
+        await page.goto("/admin/profile")
+        photo = tmp_path / "me.jpg"
+        photo.write_bytes(jpeg_with_gps())
+        await page.set_input_files("[data-avatar-file]", str(photo))
+        await page.locator(f".avatar-status:has-text('{said('Avatar saved.')}')").wait_for()
+        await page.goto("/admin/feeds/news")
+        status = page.locator(".photo-status")
+        bad = tmp_path / "map.jpg"
+        bad.write_bytes(SVG)  # an SVG renamed: refused by content
+        await page.set_input_files("[data-photo-file]", str(bad))
+        await status.locator(f"text={said('Not attached: %(error)s')}").wait_for()
+        await page.set_input_files("[data-photo-file]", str(photo))
+        ready = said("Photo ready (%(w)s\u00d7%(h)s).")
+        await status.locator(f"text={ready}").wait_for()
+        await page.click("[data-photo-remove]")
+        await status.locator(f"text={said('No photo.')}").wait_for()
+    finally:
+        await page.context.close()

@@ -1,15 +1,22 @@
 /* newsfeed admin page: one submit per form, Ctrl+Enter to post, the live list.
    No build step, no dependencies. */
-(function () {
+
+/* The strings these scripts show, in the editor's language (base.html's
+   data-messages, from admin_render.script_messages); English as the fallback. */
+var nfText = (function () {
   "use strict";
-  // The strings this script shows, in the editor's language (base.html).
   var M = {};
   try { M = JSON.parse(document.body.dataset.messages || "{}"); } catch (e) { M = {}; }
-  function t(key, fallback, vars) {
+  return function (key, fallback, vars) {
     var text = M[key] || fallback;
     Object.keys(vars || {}).forEach(function (k) { text = text.split("%(" + k + ")s").join(vars[k]); });
     return text;
-  }
+  };
+})();
+
+(function () {
+  "use strict";
+  var t = nfText;
 
   // -- one submit per form render (the server's idempotency key covers the rest)
   document.addEventListener("submit", function (ev) {
@@ -287,7 +294,7 @@
       show(file);
       id.value = "";
       alt.required = true;
-      status.textContent = "Uploading…";
+      status.textContent = nfText("uploading", "Uploading…");
       form.dataset.uploading = "1";
       fetch(box.dataset.photoUpload, {
         method: "POST", credentials: "same-origin", body: file,
@@ -297,15 +304,16 @@
         return r.json().then(function (body) { return { ok: r.ok, body: body }; });
       }).then(function (res) {
         delete form.dataset.uploading;
-        if (!res.ok) throw new Error(res.body && res.body.detail || "the upload failed");
+        if (!res.ok) throw new Error(res.body && res.body.detail || nfText("upload_failed", "the upload failed"));
         id.value = res.body.id;
         remove.hidden = false;
-        status.textContent = "Photo ready (" + res.body.width + "×" + res.body.height + ").";
+        status.textContent = nfText("photo_ready", "Photo ready (%(w)s×%(h)s).",
+          { w: res.body.width, h: res.body.height });
         if (!alt.value) alt.focus();
       }).catch(function (err) {
         delete form.dataset.uploading;
         preview.hidden = true;
-        status.textContent = "Not attached: " + err.message;
+        status.textContent = nfText("not_attached", "Not attached: %(error)s", { error: err.message });
       });
     }
     input.addEventListener("change", function () { send(input.files && input.files[0]); });
@@ -326,13 +334,13 @@
       preview.hidden = true;
       remove.hidden = true;
       input.value = "";
-      status.textContent = "No photo.";
+      status.textContent = nfText("no_photo", "No photo.");
     });
     form.addEventListener("submit", function (ev) {
       if (form.dataset.uploading === "1") {
         ev.preventDefault();
         ev.stopImmediatePropagation();
-        status.textContent = "Wait for the photo to finish uploading.";
+        status.textContent = nfText("wait_upload", "Wait for the photo to finish uploading.");
       }
     }, true);
     if (id.value) alt.required = true;
@@ -350,7 +358,7 @@
     input.addEventListener("change", function () {
       var file = input.files && input.files[0];
       if (!file) return;
-      status.textContent = "Uploading…";
+      status.textContent = nfText("uploading", "Uploading…");
       fetch(box.dataset.avatarUpload, {
         method: "POST", credentials: "same-origin", body: file,
         headers: { "Content-Type": file.type || "application/octet-stream",
@@ -358,11 +366,13 @@
       }).then(function (r) {
         return r.json().then(function (body) { return { ok: r.ok, body: body }; });
       }).then(function (res) {
-        if (!res.ok) throw new Error(res.body && res.body.detail || "the upload failed");
+        if (!res.ok) throw new Error(res.body && res.body.detail || nfText("upload_failed", "the upload failed"));
         img.src = res.body.avatar;
         img.hidden = false;
-        status.textContent = "Avatar saved.";
-      }).catch(function (err) { status.textContent = "Not saved: " + err.message; });
+        status.textContent = nfText("avatar_saved", "Avatar saved.");
+      }).catch(function (err) {
+        status.textContent = nfText("not_saved", "Not saved: %(error)s", { error: err.message });
+      });
     });
   });
 })();
