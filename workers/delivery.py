@@ -57,7 +57,8 @@ log = logging.getLogger("newsfeed.webhooks")
 SLOTS = 64
 """Webhook requests in flight per worker process, all webhooks together."""
 REFRESH_SECONDS = 1.0
-"""How often the loop re-reads the webhooks (and looks at every queue)."""
+"""How often the loop re-reads every webhook (and looks at every queue); a
+feed this worker dispatched for is re-read at once (``DeliveryLoop.wake``)."""
 LEASE_MARGIN_SECONDS = 10.0
 
 
@@ -122,13 +123,21 @@ class DeliveryLoop:
         self._turn = 0
         self._inflight = 0
         self._next_refresh = 0.0
+        self._stale: set[str] = set()
+        """Feeds whose webhook list is read again before the next round."""
         self._wake = asyncio.Event()
 
     def wake(self, feed: str) -> None:
-        """New deliveries were queued for ``feed``: look at its webhooks now."""
+        """New deliveries were queued for ``feed``: look at its webhooks now.
+
+        Its webhook list is read again first (one HVALS), so a webhook
+        registered a moment ago gets its first delivery now, not at the
+        next full refresh.
+        """
         for state in self._hooks.values():
             if state.hook.feed == feed:
                 state.next_due = 0.0
+        self._stale.add(feed)
         self._wake.set()
 
     async def run(self) -> None:
@@ -136,6 +145,7 @@ class DeliveryLoop:
             while True:
                 try:
                     await self._refresh()
+                    await self._refresh_stale()
                     await self._claim_round(tg)
                 except StoreUnavailable as exc:
                     log.warning("webhook deliveries: redis unavailable: %s", exc)
@@ -161,6 +171,18 @@ class DeliveryLoop:
             state = self._hooks.setdefault(hook_id, _Hook(hook))
             state.hook, state.next_due = hook, 0.0  # a second look at every queue
         self._order = sorted(current)
+
+    async def _refresh_stale(self) -> None:
+        """Add the webhooks of the woken feeds that this loop does not know yet."""
+        feeds, self._stale = self._stale, set()
+        added = False
+        for feed in sorted(feeds):
+            for hook in await self.hooks.all(feed):
+                if hook.id not in self._hooks:
+                    self._hooks[hook.id] = _Hook(hook)
+                    added = True
+        if added:
+            self._order = sorted(self._hooks)
 
     async def _claim_round(self, tg: asyncio.TaskGroup) -> None:
         """One turn for each webhook, starting one further along each round."""
