@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from common import cpu_seconds  # noqa: E402
 
 from feed import keys  # noqa: E402
 from feed.redis_io import connect  # noqa: E402
@@ -87,12 +88,6 @@ async def wait_caught_up(store: Stores, feed: str, deadline_s: float = 300) -> N
             return
         await asyncio.sleep(0.05)
     raise RuntimeError("the worker did not catch up")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> str:

@@ -43,9 +43,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from common import LOADGEN, Loadgen, cpu_seconds
 
 from feed.accounts import Accounts
 from feed.redis_io import connect
@@ -53,16 +55,9 @@ from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-LOADGEN = ROOT / "bench" / "live" / "loadgen.js"
 BARE = ROOT / "bench" / "live" / "bare_server.js"
 FEED = "bench"
 BODY = "<p>" + "Live coverage continues with the latest from the count. " * 5 + "</p>"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -100,40 +95,6 @@ def bucket_quantile(before: dict[float, float], after: dict[float, float], q: fl
 
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-class Loadgen:
-    """The Node load generator, spoken to in JSON lines."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def running(cls) -> AsyncIterator[Loadgen]:
-        proc = await asyncio.create_subprocess_exec(
-            "node",
-            str(LOADGEN),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024,
-        )
-        try:
-            yield cls(proc)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-
-    async def ask(self, wait: float = 120, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), wait)
-        if not line:
-            raise RuntimeError("the load generator died")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
 
 
 class Bench:

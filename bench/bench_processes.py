@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import resource
 import signal
@@ -37,26 +36,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from common import LOADGEN, Loadgen, cpu_seconds
 
 from feed.redis_io import connect
 from feed.stores import Stores
 from newsfeed.embedded import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-LOADGEN = ROOT / "bench" / "live" / "loadgen.js"
 FEED = "bench"
 BODY = "<p>" + "Live coverage continues with the latest from the count. " * 5 + "</p>"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def rss_mb(pid: int) -> float:
@@ -82,40 +75,6 @@ def web_pids(parent: int, processes: int) -> list[int]:
     for task in Path(f"/proc/{parent}/task").iterdir():
         found += [int(c) for c in (task / "children").read_text().split()]
     return sorted(found)
-
-
-class Loadgen:
-    """The Node load generator, spoken to in JSON lines."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def running(cls) -> AsyncIterator[Loadgen]:
-        proc = await asyncio.create_subprocess_exec(
-            "node",
-            str(LOADGEN),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=64 * 1024 * 1024,
-        )
-        try:
-            yield cls(proc)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-
-    async def ask(self, wait: float = 300, **command: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.proc.stdin.drain()
-        line = await asyncio.wait_for(self.proc.stdout.readline(), wait)
-        if not line:
-            raise RuntimeError("the load generator died")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
 
 
 async def commandstats(redis: Any) -> dict[str, int]:
@@ -148,7 +107,7 @@ async def one_run(args: argparse.Namespace, processes: int, tmp: Path) -> None:
             await asyncio.sleep(1)
             pids = web_pids(web.pid, processes)
             base_sockets = {p: sockets(p) for p in pids}
-            async with Loadgen.running() as lg1, Loadgen.running() as lg2:
+            async with Loadgen.running(wait=300) as lg1, Loadgen.running(wait=300) as lg2:
                 half = args.subscribers // 2
                 opened = await asyncio.gather(
                     lg1.ask(cmd="open", url=url, n=half, rate=args.rate, wait=900),

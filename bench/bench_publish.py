@@ -8,7 +8,9 @@ worker``, all on loopback, then POSTs ``--count`` entries through
 ``/api/v1/feeds/{feed}/entries`` with at most ``--concurrency`` requests in
 flight (httpx), and prints:
 
-- throughput (accepted requests per second),
+- throughput (accepted requests per second), with the web process pinned
+  to one CPU and everything else (valkey, worker, this load generator) on
+  the others (``--no-pin`` to let the scheduler place them),
 - p50 / p90 / p99 / max latency of one POST (201 with the entry),
 - where the CPU of one POST goes: CPU time per accepted POST of the web
   process, valkey (and its replica), the worker and this load generator,
@@ -33,6 +35,7 @@ import contextlib
 import cProfile
 import os
 import pstats
+import shutil
 import signal
 import statistics
 import subprocess
@@ -40,9 +43,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import httptools
 import httpx
+import orjson
+import uvloop
+from common import cpu_seconds
 
 from feed import keys
 from feed.accounts import Accounts
@@ -55,6 +62,8 @@ from web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FEED = "bench"
+CPUS = os.sched_getaffinity(0)
+"""The CPUs this benchmark may use (``pin`` narrows its own set per mode)."""
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -90,27 +99,89 @@ async def wait_ready(base: str, deadline: float) -> None:
     raise SystemExit("the web process did not come up")
 
 
+def pin(pids: dict[str, int]) -> str:
+    """The web process alone on CPU 0; everything else (this process too) on the rest.
+
+    "Posts per second on one core" then means what it says: the web
+    process cannot borrow a second core, and nothing else steals its own.
+    """
+    cpus = sorted(CPUS)
+    if len(cpus) < 2:
+        return ""
+    web_cpu, rest = {cpus[0]}, set(cpus[1:])
+    # Every thread of the web process (uvicorn runs the app on its main one).
+    for task in Path(f"/proc/{pids['web']}/task").iterdir():
+        os.sched_setaffinity(int(task.name), web_cpu)
+    for name, pid in pids.items():
+        if name != "web":
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setaffinity(int(task.name), rest)
+    os.sched_setaffinity(0, rest)
+    return f", web pinned to CPU {cpus[0]}, the rest on {sorted(rest)}"
+
+
 def pct(sorted_ms: list[float], p: float) -> float:
     index = min(len(sorted_ms) - 1, max(0, round(p / 100 * len(sorted_ms)) - 1))
     return sorted_ms[index]
 
 
-def client(base: str, token: str) -> httpx.AsyncClient:
-    # One client (one keep-alive connection) per request slot: httpx's shared
-    # pool costs CPU that grows with the number of connections, and on a
-    # small machine the load generator would measure itself, not the server.
-    return httpx.AsyncClient(
-        base_url=base,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of the load generator.
+
+    httpx costs ~700 µs of CPU per request here, more than the server's
+    whole POST: a generator sharing two cores with the server would measure
+    itself. This one writes pre-encoded requests and lets httptools (the
+    parser uvicorn uses) find where each response ends: ~30 µs a request.
+    """
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[int] | None = None
+        self.body = bytearray()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_message_begin(self) -> None:  # httptools callback
+        self.body = bytearray()
+
+    def on_body(self, body: bytes) -> None:  # httptools callback
+        self.body += body
+
+    def on_message_complete(self) -> None:  # httptools callback
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(self.parser.get_status_code())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def request(self, raw: bytes) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await asyncio.wait_for(self.waiter, 10)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def post_bytes(host: str, path: str, token: str, body: dict[str, Any], key: str) -> bytes:
+    payload = orjson.dumps(body)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nIdempotency-Key: {key}\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return head.encode() + payload
 
 
 def own_cpu() -> float:
@@ -127,11 +198,18 @@ async def publish(
     next_index = 0
     ready = asyncio.Barrier(concurrency + 1)
 
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+
     async def worker() -> None:
         nonlocal next_index
-        async with client(base, token) as c:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(Connection, host, int(port))
+        try:
             # Warm up the connection (and the server's script cache) first.
-            (await c.post(url, json={"headline": "warm-up"})).raise_for_status()
+            warm = post_bytes(host, url, token, {"headline": "warm-up"}, f"w-{id(conn)}")
+            answered = await conn.request(warm)
+            if answered != 201:
+                raise SystemExit(f"the warm-up POST answered {answered}: {conn.body.decode()}")
             await ready.wait()
             while next_index < count and time.monotonic() < deadline:
                 i = next_index
@@ -141,17 +219,21 @@ async def publish(
                     "body": "<p>Delegations met for <b>three hours</b>.</p>",
                     "pinned": i % 500 == 0,
                 }
+                raw = post_bytes(host, url, token, body, f"b-{i}")
                 t0 = time.perf_counter()
                 try:
-                    r = await c.post(url, json=body, headers={"Idempotency-Key": f"b-{i}"})
-                    status = str(r.status_code)
-                except httpx.HTTPError as exc:
+                    status = str(await conn.request(raw))
+                except (ConnectionError, TimeoutError) as exc:
                     status = type(exc).__name__
+                    failures[status] = failures.get(status, 0) + 1
+                    return
                 ms = (time.perf_counter() - t0) * 1000
                 if status == "201":
                     latencies.append(ms)
                 else:
                     failures[status] = failures.get(status, 0) + 1
+        finally:
+            conn.close()
 
     async with asyncio.TaskGroup() as tg:
         for _ in range(concurrency):
@@ -222,8 +304,9 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
         redis: Any = connect(server.url)
         try:
             if mode == "replica":
-                for _ in range(400):  # the replica attaches (bounded: 20 s)
-                    if int((await redis.info("replication")).get("connected_slaves", 0)):
+                for _ in range(400):  # the replica's first sync is done (bounded: 20 s)
+                    info = await redis.info("replication")
+                    if (info.get("slave0") or {}).get("state") == "online":
                         break
                     await asyncio.sleep(0.05)
             store = Stores.build(redis)
@@ -246,10 +329,14 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             pids = {"web": web.pid, "valkey": server.process.pid, "worker": worker.pid}
             if mode == "replica" and replica.process is not None:
                 pids["replica"] = replica.process.pid
+            pinned = pin(pids) if args.pin else ""
             try:
                 await wait_ready(base, deadline)
-                print(f"-- NEWSFEED_DURABILITY={mode} (appendfsync {fsync})")
+                print(f"-- NEWSFEED_DURABILITY={mode} (appendfsync {fsync}){pinned}")
+                sampler = start_sampler(web.pid, args.sample, tmp / f"web-{mode}.raw")
                 await publish(base, token, count, args.concurrency, deadline, pids)
+                if sampler is not None:
+                    report_samples(sampler, tmp / f"web-{mode}.raw")
                 t0 = time.perf_counter()
                 logged = int(await redis.xlen(keys.log(FEED)))
                 while time.monotonic() < deadline:
@@ -267,8 +354,66 @@ async def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> None:
             finally:
                 stop(web)
                 stop(worker)
+                os.sched_setaffinity(0, CPUS)  # the next mode's processes start unpinned
         finally:
             await redis.aclose()
+
+
+def start_sampler(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the running web process (``--sample``), if installed.
+
+    Unlike ``--profile`` this is the real process under the real load:
+    uvicorn, the sockets and every concurrent request, with no profiler in
+    the process (py-spy reads its memory from outside, 250 times a second).
+    """
+    if seconds <= 0:
+        return None
+    exe = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if exe is None:
+        print("sample      py-spy is not installed (pip install py-spy): no samples")
+        return None
+    args = [exe, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw"]
+    args += ["-o", str(out), "--nonblocking"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def report_samples(sampler: subprocess.Popen[bytes], raw: Path) -> None:
+    """Own time of the web process by package, from py-spy's raw stacks.
+
+    C functions (nh3, orjson, hiredis, socket calls) count in the Python
+    frame that called them; uvloop's own work shows under ``Runner.run``.
+    """
+    try:
+        sampler.wait(60)
+    except subprocess.TimeoutExpired:
+        sampler.kill()
+        sampler.wait()
+    if not raw.exists():
+        print("sample      py-spy wrote nothing (is ptrace allowed here?)")
+        return
+    own: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frame = stack.rsplit(";", 1)[-1]
+        path = frame.rsplit("(", 1)[-1].rsplit(":", 1)[0]
+        own[sample_bucket(path)] = own.get(sample_bucket(path), 0) + int(n)
+    total = sum(own.values()) or 1
+    print(f"sample      web process, {total} samples; own time by package:")
+    for name, samples in sorted(own.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {samples / total * 100:5.1f}%  {name}")
+
+
+def sample_bucket(path: str) -> str:
+    if path.endswith("asyncio/runners.py"):
+        return "uvloop (the event loop's own I/O, C)"
+    parts = path.split("/")
+    for package in ("redis", "uvicorn", "starlette", "asyncio", "prometheus_client", "httptools"):
+        if package in parts:
+            return package
+    for ours in ("feed", "web", "newsfeed"):
+        if ours in parts:
+            return f"{ours}/ (ours)"
+    return "other"
 
 
 def bucket(path: str) -> str:
@@ -290,7 +435,10 @@ async def profile_posts(redis_url: str, token: str, mode: str, count: int) -> No
     (routing, auth, validation, the store, JSON) plus the in-process client.
     """
     settings = Settings(
-        redis_url=redis_url, secret_key="bench-secret-key-0123456789", durability=mode
+        redis_url=redis_url,
+        secret_key="bench-secret-key-0123456789",
+        durability=mode,
+        rate_limits=False,
     )
     app = create_app(settings)
     url = f"/api/v1/feeds/{FEED}/entries"
@@ -334,6 +482,18 @@ async def main() -> None:
     parser.add_argument("--deadline", type=float, default=120, help="seconds, per mode")
     parser.add_argument("--modes", default="fsync,replica,none", help="durability modes to run")
     parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the web process to one CPU (and the rest to the others)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=5,
+        help="seconds of py-spy samples of the web process while it publishes (0: none)",
+    )
+    parser.add_argument(
         "--profile", type=int, default=0, help="also profile this many POSTs in process (fsync)"
     )
     args = parser.parse_args()
@@ -360,4 +520,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from feed import embed_queue, embeds, keys, review, scripts, validate
+from feed import embed_queue, embeds, keys, registry, review, scripts, validate
 from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
 from feed.model import Embed, Entry, Event, new_entry_id, now_ms
@@ -53,7 +53,10 @@ class Editorial:
         entry the first request created (``created`` False) and appends
         nothing; the same key with a different request is rejected.
         """
-        await self.registry.get_feed(feed)
+        if not registry.is_slug(feed):
+            raise NotFound(f"no feed {feed!r}")
+        # That the feed exists is checked by the APPEND script, in the same
+        # round trip as the write (a feed deleted since: 404, nothing written).
         review.check_create(data, may_publish=may_publish)
         fingerprint = ""
         if idempotency_key is not None:
@@ -84,6 +87,8 @@ class Editorial:
         )
         if result[0] == b"idem":
             return await self._idempotent_replay(feed, as_str(result[1]), fingerprint), False
+        if result[0] == b"nofeed":
+            raise NotFound(f"no feed {feed!r}")
         if result[0] == b"exists":  # pragma: no cover - a 70-bit id collision
             raise Conflict("entry id collision, retry")
         return event.entry, True
@@ -166,6 +171,7 @@ class Editorial:
             raise PreconditionFailed(
                 f"entry {current.id} is at version {current.version}, not {expected}",
                 current_version=current.version,
+                current_tag=current.tag(),
             )
         if tag is not None and tag != current.tag():
             # The same number, other content: the version the caller holds
@@ -177,6 +183,7 @@ class Editorial:
                 f"entry {current.id} version {expected} is not the one you loaded "
                 "(the store was restored since); reload it",
                 current_version=current.version,
+                current_tag=current.tag(),
             )
 
     async def _append_checked(self, event: Event, expected: int) -> None:
@@ -209,6 +216,7 @@ class Editorial:
             keys.idempotency(feed, idempotency_key) if idempotency_key else keys.log(feed),
             keys.scheduled(feed),
             keys.editorial(feed),
+            keys.meta(feed),
         ]
         args: list[bytes | str | int] = [
             mode,

@@ -69,9 +69,13 @@ class IdempotencyMismatch(Conflict):
 
 
 class PreconditionFailed(FeedError):
-    def __init__(self, detail: str, *, current_version: int) -> None:
+    def __init__(
+        self, detail: str, *, current_version: int, current_tag: str | None = None
+    ) -> None:
         super().__init__(detail, field="If-Match")
         self.current_version = current_version
+        self.current_tag = current_tag
+        """The digest of the current content (``Entry.tag``), when it was read."""
 
 
 class PreconditionRequired(FeedError):

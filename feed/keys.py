@@ -192,6 +192,15 @@ def webhook_dead(feed: str) -> str:
     return _f(feed, "webhooks:dead")
 
 
+def webhook_epoch(feed: str) -> str:
+    """String: the live-stream epoch of the last messages queued for webhooks.
+
+    Another epoch when the dispatcher next reads means the stream was
+    replaced (a rollback): every webhook gets a ``reset`` event first.
+    """
+    return _f(feed, "webhooks:epoch")
+
+
 def webhook_pos(feed: str) -> str:
     """String: the live-stream id up to which webhook deliveries were queued."""
     return _f(feed, "webhooks:pos")

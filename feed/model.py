@@ -54,13 +54,14 @@ def now_ms() -> int:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 
 
 def to_rfc3339(ms: int) -> str:
     """Epoch milliseconds as RFC 3339 UTC with milliseconds (exact, no floats)."""
-    dt = EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # isoformat, not strftime: a third of the cost, and years stay 4 digits.
+    return (_EPOCH_NAIVE + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_rfc3339(text: str) -> int:
@@ -91,8 +92,11 @@ def new_entry_id(ms: int | None = None) -> str:
     for _ in range(9):
         out.append(alphabet[t & 31])
         t >>= 5
-    head = "".join(reversed(out))
-    return head + "".join(secrets.choice(alphabet) for _ in range(5))
+    r = int.from_bytes(secrets.token_bytes(4)) & (1 << 25) - 1  # 25 random bits
+    for _ in range(5):
+        out.append(alphabet[r & 31])
+        r >>= 5
+    return "".join(reversed(out[:9])) + "".join(out[9:])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

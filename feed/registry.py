@@ -39,6 +39,11 @@ class FeedMeta:
         }
 
 
+def is_slug(slug: object) -> bool:
+    """Could this name a feed? (No Redis: a malformed one is a 404 at once.)"""
+    return isinstance(slug, str) and SLUG_RE.match(slug) is not None
+
+
 def check_slug(slug: str) -> str:
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise InvalidInput(

@@ -6,13 +6,15 @@ unchanged on Redis Cluster.
 
 from __future__ import annotations
 
-# KEYS: log, entries, versions, history, idempotency, scheduled, editorial
+# KEYS: log, entries, versions, history, idempotency, scheduled, editorial,
+#       meta (a create into a feed that does not exist writes nothing)
 # ARGV: mode, id, expected version, new version, entry json, event json,
 #       idempotency value ('' if none), idempotency ttl, schedule score
 #       ('' to unschedule), editorial score
 APPEND = """
 local mode, id = ARGV[1], ARGV[2]
 if mode == 'create' then
+  if redis.call('EXISTS', KEYS[8]) == 0 then return {'nofeed', ''} end
   if ARGV[7] ~= '' then
     local prior = redis.call('GET', KEYS[5])
     if prior then return {'idem', prior} end
@@ -265,19 +267,22 @@ end
 return 1
 """
 
-# KEYS: webhooks, queue, items, webhook pos, webhook lag
+# KEYS: webhooks, queue, items, webhook pos, webhook lag, webhook epoch
 # ARGV: id
 # The webhook's queued deliveries go with it; with the feed's last webhook
-# the dispatch position and the lag go too (nothing holds the live trim).
+# the dispatch position, the lag and the epoch go too (nothing holds the
+# live trim).
 DELETE_WEBHOOK = """
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3])
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[4], KEYS[5]) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[4], KEYS[5], KEYS[6]) end
 return n
 """
 
-# KEYS: webhook pos, webhook lag, webhooks, then (queue, items) per webhook
-# ARGV: expected pos, new pos, messages read, N webhooks, N webhook ids,
+# KEYS: webhook pos, webhook lag, webhooks, then (queue, items) per webhook,
+#       then the webhook epoch
+# ARGV: expected pos, new pos, messages read, N webhooks, the live epoch the
+#       batch was read in ('' to leave it), N webhook ids,
 #       then groups of four: webhook index (1-based), delivery id, due ms, json
 # Queues a batch of deliveries and moves the dispatch position in one step,
 # fenced by the position: a batch is queued once or not at all, and a
@@ -287,8 +292,9 @@ local pos = redis.call('GET', KEYS[1]) or ''
 if pos ~= ARGV[1] then return 0 end
 local nh = tonumber(ARGV[4])
 local alive = {}
-for h = 1, nh do alive[h] = redis.call('HEXISTS', KEYS[3], ARGV[4 + h]) == 1 end
-for i = 5 + nh, #ARGV, 4 do
+for h = 1, nh do alive[h] = redis.call('HEXISTS', KEYS[3], ARGV[5 + h]) == 1 end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[#KEYS], ARGV[5]) end
+for i = 6 + nh, #ARGV, 4 do
   local h = tonumber(ARGV[i])
   if alive[h] and redis.call('ZADD', KEYS[2 + 2 * h], 'NX', ARGV[i + 2], ARGV[i + 1]) == 1 then
     redis.call('HSET', KEYS[3 + 2 * h], ARGV[i + 1], ARGV[i + 3])

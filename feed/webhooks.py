@@ -221,12 +221,35 @@ def event_body(feed: str, epoch: str, message: LiveMessage) -> str:
     ).decode()
 
 
+def reset_body(feed: str, epoch: str, previous: str) -> str:
+    return orjson.dumps(
+        {"type": "reset", "feed": feed, "epoch": epoch, "previous_epoch": previous}
+    ).decode()
+
+
 def deliveries(
-    feed: str, epoch: str, hooks: list[Webhook], messages: list[LiveMessage], now: int
+    feed: str,
+    epoch: str,
+    hooks: list[Webhook],
+    messages: list[LiveMessage],
+    now: int,
+    *,
+    reset_from: str = "",
 ) -> list[Delivery]:
     """The deliveries a batch of live messages makes: each to every webhook
-    that existed when the message was appended, in stream order."""
+    that existed when the message was appended, in stream order.
+
+    ``reset_from``: the epoch of the batches queued before, when the stream
+    has another one now (a rollback: what partners were sent may have been
+    lost, and (id, version) pairs may come again with other content). Every
+    webhook then gets a ``reset`` first, queued a millisecond ahead of the
+    batch, with the delivery id ``<webhook id>.reset.<epoch>``.
+    """
     out = []
+    if reset_from and reset_from != epoch:
+        body = reset_body(feed, epoch, reset_from)
+        for h in hooks:
+            out.append(Delivery(feed, h.id, f"{h.id}.reset.{epoch}", "reset", body, now - 1))
     for m in messages:
         body = event_body(feed, epoch, m)
         sid = format_stream_id(m.position)
@@ -247,6 +270,8 @@ class Pending:
     messages: list[LiveMessage]
     hooks: list[Webhook]
     epoch: str
+    dispatched_epoch: str = ""
+    """The epoch the batches before were read in ('' before the first)."""
 
 
 class WebhookStore:
@@ -306,6 +331,7 @@ class WebhookStore:
                         keys.webhook_items(feed, hook_id),
                         keys.webhook_pos(feed),
                         keys.webhook_lag(feed),
+                        keys.webhook_epoch(feed),
                     ],
                     args=[hook_id],
                 )
@@ -346,7 +372,8 @@ class WebhookStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.get(keys.webhook_pos(feed))
                 pipe.hvals(keys.webhooks(feed))
-                raw_pos, raw_hooks = await pipe.execute()
+                pipe.get(keys.webhook_epoch(feed))
+                raw_pos, raw_hooks, raw_epoch = await pipe.execute()
             pos = as_str(raw_pos)
             hooks = sorted((Webhook.loads(r) for r in raw_hooks), key=lambda h: h.created_at)
             if not hooks:
@@ -356,7 +383,7 @@ class WebhookStore:
             epoch = as_str(await self.redis.get(keys.epoch(feed))) if rows else ""
         messages = [live_message(sid, f) for sid, f in rows]
         last = format_stream_id(messages[-1].position) if messages else pos
-        return Pending(pos, last, messages, hooks, epoch)
+        return Pending(pos, last, messages, hooks, epoch, as_str(raw_epoch))
 
     async def dispatch_batch(self, feed: str, pending: Pending, batch: list[Delivery]) -> bool:
         """Queue ``batch`` (the deliveries of ``pending``) on the webhooks'
@@ -366,7 +393,13 @@ class WebhookStore:
         hook_keys: list[str] = []
         for h in pending.hooks:
             hook_keys += [keys.webhook_queue(feed, h.id), keys.webhook_items(feed, h.id)]
-        args: list[Any] = [pending.pos, pending.last, len(pending.messages), len(pending.hooks)]
+        args: list[Any] = [
+            pending.pos,
+            pending.last,
+            len(pending.messages),
+            len(pending.hooks),
+            pending.epoch,
+        ]
         args += [h.id for h in pending.hooks]
         for d in batch:
             args += [index[d.webhook_id], d.delivery_id, d.created_at, d.dumps()]
@@ -378,6 +411,7 @@ class WebhookStore:
                         keys.webhook_lag(feed),
                         keys.webhooks(feed),
                         *hook_keys,
+                        keys.webhook_epoch(feed),
                     ],
                     args=args,
                 )

@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,8 +34,13 @@ def new_request_id() -> str:
 
 
 def request_id_of(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
+    return request_id_from(scope.get("headers", ()))
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's sane ``X-Request-ID``, else a fresh id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
             candidate = bytes(value).decode("latin-1")
             if SANE_ID.match(candidate):
                 return candidate
@@ -71,24 +77,76 @@ class AccessMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
             quiet = scope["path"] in PROBES and 200 <= status < 300
-            log.log(
-                logging.DEBUG if quiet else logging.INFO,
-                "%s %s %d %dB %.1fms %s",
-                scope["method"],
-                scope["path"],
-                status,
-                size,
-                (time.perf_counter() - started) * 1000,
-                client[0] if client else "-",
+            level = logging.DEBUG if quiet else logging.INFO
+            if log.isEnabledFor(level):
+                _log_request(level, scope, status, size, started)
+            REQUEST_ID.reset(token)
+
+
+def _log_request(level: int, scope: Scope, status: int, size: int, started: float) -> None:
+    """The access log line (built only when the level is on: ~3 % of a POST)."""
+    client = scope.get("client")
+    duration = (time.perf_counter() - started) * 1000
+    log.log(
+        level,
+        "%s %s %d %dB %.1fms %s",
+        scope["method"],
+        scope["path"],
+        status,
+        size,
+        duration,
+        client[0] if client else "-",
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "bytes": size,
+            "duration_ms": round(duration, 2),
+            "client": client[0] if client else None,
+        },
+    )
+
+
+class LiveAccess:
+    """The access log line of one live connection (``.../ws``, ``.../sse``), written
+    when the connection ends: live connections are served beside the ASGI
+    app (``web.live``), so ``AccessMiddleware`` never sees them.
+
+    ``status`` is what the connection was answered (101, 200, or a
+    refusal's 4xx/5xx; 0 if it went before any answer) and ``duration_ms``
+    how long it was open. Half-open sockets that never send a whole head
+    never get this far and log nothing.
+    """
+
+    __slots__ = ("client", "path", "request_id", "started", "status")
+
+    def __init__(self, request_id: str, path: str, client: str) -> None:
+        self.request_id = request_id
+        self.path = path
+        self.client = client
+        self.started = time.perf_counter()
+        self.status = 0
+
+    def done(self) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        token = REQUEST_ID.set(self.request_id)
+        try:
+            duration = (time.perf_counter() - self.started) * 1000
+            log.info(
+                "GET %s %d %.1fms %s",
+                self.path,
+                self.status,
+                duration,
+                self.client or "-",
                 extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "bytes": size,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "client": client[0] if client else None,
+                    "method": "GET",
+                    "path": self.path,
+                    "status": self.status,
+                    "duration_ms": round(duration, 2),
+                    "client": self.client or None,
                 },
             )
+        finally:
             REQUEST_ID.reset(token)

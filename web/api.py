@@ -30,7 +30,7 @@ from web.state import state
 
 MAX_BODY = 64 * 1024
 PAGE_MAX = 100
-ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})(?:\.([0-9a-f]{16}))?"\s*$')
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 PUBLIC_CACHE = "public, max-age=2, stale-while-revalidate=30"
 
@@ -96,33 +96,46 @@ async def read_json(request: Request) -> Any:
         raise InvalidInput(f"the request body is not valid JSON: {exc}", field="body") from None
 
 
-def if_match(request: Request) -> int | None:
-    """The version in ``If-Match: "<version>"`` (None when absent; 422 if malformed)."""
+def entity_tag(entry: Entry) -> str:
+    """The entry's ETag: its version and the digest of that exact content.
+
+    ``"3.1f0c9a2b7d4e5f60"``: the number says which version, the digest
+    which content it was, so an ``If-Match`` echoing it fails (412) if the
+    store came back from an older copy and handed the number out again for
+    other content. ``If-Match: "3"`` (the number alone) is accepted too and
+    compares the number only.
+    """
+    return f'"{entry.version}.{entry.tag()}"'
+
+
+def if_match(request: Request) -> tuple[int, str | None] | None:
+    """(version, digest or None) from ``If-Match`` (None when absent; 422 if malformed)."""
     raw = request.headers.get("if-match")
     if raw is None:
         return None
     match = ETAG_RE.match(raw)
     if not match:
         raise InvalidInput(
-            'If-Match must be one quoted version, like "3" (the ETag of the entry)',
+            'If-Match must be the ETag of the entry, like "3.1f0c9a2b7d4e5f60", '
+            'or its version alone, like "3"',
             field="If-Match",
         )
-    return int(match.group(1))
+    return int(match.group(1)), match.group(2)
 
 
-def required_if_match(request: Request) -> int:
-    version = if_match(request)
-    if version is None:
+def required_if_match(request: Request) -> tuple[int, str | None]:
+    precondition = if_match(request)
+    if precondition is None:
         raise PreconditionRequired(
-            'an If-Match: "<version>" header is required to edit an entry', field="If-Match"
+            'an If-Match: "<ETag>" header is required to edit an entry', field="If-Match"
         )
-    return version
+    return precondition
 
 
 def entry_response(
     entry: Entry, status: int = 200, extra: dict[str, str] | None = None
 ) -> Response:
-    headers = {"ETag": f'"{entry.version}"', "Cache-Control": "no-store"}
+    headers = {"ETag": entity_tag(entry), "Cache-Control": "no-store"}
     headers.update(extra or {})
     return json_response(entry.to_json(), status, headers)
 
@@ -157,13 +170,19 @@ async def edit_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
     store = state(request).store
     token = await authorize(request, feed)
-    version = required_if_match(request)
+    version, tag = required_if_match(request)
     data = await read_json(request)
     data = await bylines.resolve(state(request).accounts, feed, data, default=None)
     data = await photo_refs.resolve(state(request).photos, feed, data)
     data = embed_refs.resolve(state(request).settings, data)
     entry = await store.editorial.edit_entry(
-        feed, entry_id, data, if_match=version, actor=token.actor, may_publish=token.may_publish
+        feed,
+        entry_id,
+        data,
+        if_match=version,
+        if_tag=tag,
+        actor=token.actor,
+        may_publish=token.may_publish,
     )
     metrics.PUBLISHED.labels("edit").inc()
     return entry_response(entry)
@@ -173,10 +192,12 @@ async def retract_entry(request: Request) -> Response:
     feed, entry_id = request.path_params["feed"], request.path_params["id"]
     store = state(request).store
     token = await authorize(request, feed)
+    precondition = if_match(request)
     entry = await store.editorial.retract_entry(
         feed,
         entry_id,
-        if_match=if_match(request),
+        if_match=None if precondition is None else precondition[0],
+        if_tag=None if precondition is None else precondition[1],
         actor=token.actor,
         may_publish=token.may_publish,
     )

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import secrets
 import time
@@ -137,15 +138,19 @@ class Hub:
                 for task in list(self._tasks):
                     task.cancel()
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], context: contextvars.Context | None = None
+    ) -> None:
         """Run ``coro`` in the hub's task group (it must handle its own errors)."""
-        self._spawn(coro)
+        self._spawn(coro, context)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, None], context: contextvars.Context | None = None
+    ) -> None:
         if self._tg is None:
             coro.close()
             raise Overloaded("the server is shutting down")
-        task = self._tg.create_task(coro)
+        task = self._tg.create_task(coro, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import http
 import logging
 import re
 import resource
 import socket
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -42,9 +43,11 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 
+from feed.context import REQUEST_ID
 from feed.cursor import Cursor
 from feed.errors import FeedError, InvalidInput, StoreUnavailable
 from feed.wire import CLOSE_INTERNAL, CLOSE_RESTART, READY_JSON, sse_event
+from web.access import LiveAccess, request_id_from
 from web.channel import Channel, Subscriber
 from web.hub import Hub
 from web.live_sse import LiveSSE
@@ -172,12 +175,19 @@ class LiveServer:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         transport.set_write_buffer_limits(high=max(4096, self.limit // 2))
         client = client_address(transport, head)
+        access = LiveAccess(request_id_from(headers), target.path.decode("latin-1"), client[0])
         if kind == "ws":
-            self._websocket(feed, params, transport, bytes(buffer), client)
+            self._websocket(feed, params, transport, bytes(buffer), client, access)
         else:
             last_id = head.get(b"last-event-id", b"").decode("latin-1")
-            self._sse(feed, params, last_id, transport, client)
+            self._sse(feed, params, last_id, transport, client, access)
         return True
+
+    def _spawn(self, access: LiveAccess, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a connection's task with its request id in every log line."""
+        context = contextvars.copy_context()
+        context.run(REQUEST_ID.set, access.request_id)
+        self.hub.spawn(coro, context=context)
 
     async def _admit(self, feed: str, client: tuple[str, str]) -> None:
         if self.admission is not None:
@@ -191,6 +201,7 @@ class LiveServer:
         transport: asyncio.Transport,
         head: bytes,
         client: tuple[str, str],
+        access: LiveAccess,
     ) -> None:
         def on_request(conn: LiveWebSocket, request: WsRequest) -> None:
             transport.pause_reading()  # nothing to read before the answer
@@ -202,9 +213,10 @@ class LiveServer:
                 self._ws_refuse(conn, exc)
                 return
             conn.on_gone = self.hub.unadmit
-            self.hub.spawn(self._ws_serve(conn, request, feed, since, limit, client))
+            self._spawn(access, self._ws_serve(conn, request, feed, since, limit, client))
 
         conn = LiveWebSocket(transport, self.limit, on_request)
+        conn.access = access
         transport.set_protocol(conn)
         conn.data_received(head)
 
@@ -212,6 +224,9 @@ class LiveServer:
         status, raw, body = _problem_parts(exc)
         headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
         headers["Connection"] = "close"
+        if conn.access is not None:
+            headers["X-Request-ID"] = conn.access.request_id
+            conn.access.status = status
         phrase = http.HTTPStatus(status).phrase
         conn.ws.send_response(WsResponse(status, phrase, headers, body))
         conn.flush()
@@ -243,6 +258,9 @@ class LiveServer:
         if transport.is_closing():
             return
         response = conn.ws.accept(request)
+        if conn.access is not None:
+            response.headers["X-Request-ID"] = conn.access.request_id
+            conn.access.status = response.status_code
         conn.ws.send_response(response)
         conn.flush()
         if response.status_code != 101:
@@ -258,8 +276,10 @@ class LiveServer:
         last_id: str,
         transport: asyncio.Transport,
         client: tuple[str, str],
+        access: LiveAccess,
     ) -> None:
         conn = LiveSSE(transport, self.limit)
+        conn.access = access
         transport.set_protocol(conn)
         try:
             # Last-Event-ID (set by EventSource on its reconnects) is newer
@@ -271,7 +291,7 @@ class LiveServer:
             conn.refuse(*self._refusal(exc))
             return
         conn.on_gone = self.hub.unadmit
-        self.hub.spawn(self._sse_serve(conn, feed, since, limit, client))
+        self._spawn(access, self._sse_serve(conn, feed, since, limit, client))
 
     def _refusal(self, exc: FeedError) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         status, raw, body = _problem_parts(exc)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import time
-from collections.abc import Callable
 
 from feed.wire import (
     CLOSE_RESTART,
@@ -23,6 +21,7 @@ from feed.wire import (
     reconnect_json,
     sse_event,
 )
+from web.live_conn import LiveConnection
 
 SSE_HEADERS = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
@@ -39,17 +38,13 @@ def response_head(status: int, reason: str, headers: bytes) -> bytes:
     return b"HTTP/1.1 %d %s\r\ndate: %s\r\n%s\r\n" % (status, reason.encode(), date, headers)
 
 
-class LiveSSE(asyncio.Protocol):
+class LiveSSE(LiveConnection):
     """The protocol of a live SSE connection, from its request head on."""
 
-    __slots__ = ("backed_up_since", "limit", "on_gone", "on_lost", "started", "transport")
+    __slots__ = ("started",)
 
     def __init__(self, transport: asyncio.Transport, limit: int) -> None:
-        self.transport = transport
-        self.limit = limit
-        self.on_lost: Callable[[], None] | None = None
-        self.on_gone: Callable[[], None] | None = None
-        self.backed_up_since: float | None = None
+        super().__init__(transport, limit)
         self.started = False
         """True once the 200 head is written (a refusal is a whole response)."""
 
@@ -59,35 +54,27 @@ class LiveSSE(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False  # the client is gone: close
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        callback, self.on_lost = self.on_lost, None
-        if callback is not None:
-            callback()
-        gone, self.on_gone = self.on_gone, None
-        if gone is not None:
-            gone()
-
-    def pause_writing(self) -> None:
-        self.backed_up_since = time.monotonic()
-        if not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.backed_up_since = None
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
-
     def start(self, first: bytes) -> None:
         self.started = True
-        self.transport.write(response_head(200, "OK", SSE_HEADERS) + http_chunk(first))
+        self.transport.write(response_head(200, "OK", SSE_HEADERS + self._id()) + http_chunk(first))
+        if self.access is not None:
+            self.access.status = 200
 
     def refuse(
         self, status: int, reason: str, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> None:
         """A complete non-200 answer (problem+json), then the end of the connection."""
-        lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers)
+        lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in headers) + self._id()
         self.transport.write(response_head(status, reason, lines + b"connection: close\r\n") + body)
+        if self.access is not None:
+            self.access.status = status
         self.transport.close()
+
+    def _id(self) -> bytes:
+        """The ``x-request-id`` header line (none without an access record)."""
+        if self.access is None:
+            return b""
+        return b"x-request-id: %s\r\n" % self.access.request_id.encode()
 
     def end(self, code: int, reason: str) -> None:
         """1012: a last ``reconnect`` event with a jittered retry, then the end

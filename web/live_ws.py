@@ -22,7 +22,6 @@ import array
 import asyncio
 import contextlib
 import fcntl
-import time
 from collections.abc import Callable
 
 from websockets.frames import Frame, Opcode
@@ -41,6 +40,7 @@ from feed.wire import (
     ws_frame,
 )
 from web import metrics
+from web.live_conn import LiveConnection
 
 CLOSE_TIMEOUT = 5.0
 """Seconds a closing WebSocket waits for the peer before the socket is aborted."""
@@ -48,20 +48,10 @@ PONG_FRAME = ws_frame(PONG_JSON)
 PING_FRAME = ws_frame(b"", opcode=0x9)
 
 
-class LiveWebSocket(asyncio.Protocol):
+class LiveWebSocket(LiveConnection):
     """The protocol of a live WebSocket connection, from its request head on."""
 
-    __slots__ = (
-        "awaiting_pong",
-        "backed_up_since",
-        "close_timer",
-        "limit",
-        "on_gone",
-        "on_lost",
-        "on_request",
-        "transport",
-        "ws",
-    )
+    __slots__ = ("awaiting_pong", "close_timer", "on_request", "ws")
 
     def __init__(
         self,
@@ -69,16 +59,11 @@ class LiveWebSocket(asyncio.Protocol):
         limit: int,
         on_request: Callable[[LiveWebSocket, Request], None],
     ) -> None:
-        self.transport = transport
-        self.limit = limit
+        super().__init__(transport, limit)
         self.ws = ServerProtocol(max_size=MAX_CLIENT_MESSAGE)
         self.on_request: Callable[[LiveWebSocket, Request], None] | None = on_request
-        self.on_lost: Callable[[], None] | None = None
-        self.backed_up_since: float | None = None
         self.close_timer: asyncio.TimerHandle | None = None
         self.awaiting_pong = False
-        self.on_gone: Callable[[], None] | None = None
-        """Called once when the socket is gone (frees its connection slot)."""
 
     # -- asyncio.Protocol -----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -102,22 +87,7 @@ class LiveWebSocket(asyncio.Protocol):
             self.close_timer.cancel()
             self.close_timer = None
         self.on_request = None
-        callback, self.on_lost = self.on_lost, None
-        if callback is not None:
-            callback()
-        gone, self.on_gone = self.on_gone, None
-        if gone is not None:
-            gone()
-
-    def pause_writing(self) -> None:
-        self.backed_up_since = time.monotonic()
-        if not self.transport.is_closing():
-            self.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.backed_up_since = None
-        if not self.transport.is_closing():
-            self.transport.resume_reading()
+        super().connection_lost(exc)
 
     # -- frames in, bytes out ---------------------------------------------------------
     def _frame(self, frame: Frame) -> None:

@@ -71,7 +71,8 @@ def error_problem(exc: FeedError) -> Response:
     if isinstance(exc, PreconditionFailed):
         extra["current_version"] = exc.current_version
         response = problem(status, title, exc.detail, **extra)
-        response.headers["ETag"] = f'"{exc.current_version}"'
+        tag = "" if exc.current_tag is None else "." + exc.current_tag
+        response.headers["ETag"] = f'"{exc.current_version}{tag}"'
         return response
     if isinstance(exc, Unauthorized):
         return problem(status, title, exc.detail)

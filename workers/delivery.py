@@ -68,7 +68,14 @@ async def dispatch(hooks: WebhookStore, feed: str, batch: int = 100) -> int:
         pending = await hooks.pending(feed, batch)
         if not pending.messages:
             return total
-        queued = deliveries(feed, pending.epoch, pending.hooks, pending.messages, now_ms())
+        queued = deliveries(
+            feed,
+            pending.epoch,
+            pending.hooks,
+            pending.messages,
+            now_ms(),
+            reset_from=pending.dispatched_epoch,
+        )
         if not await hooks.dispatch_batch(feed, pending, queued):
             return total  # another worker moved the position; it carries on from there
         total += len(queued)

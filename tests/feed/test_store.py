@@ -39,6 +39,26 @@ async def post(store: Stores, **data: object) -> Entry:
     return entry
 
 
+async def test_a_post_into_a_feed_that_does_not_exist_writes_nothing(store: Stores) -> None:
+    # The feed check rides in the APPEND script (no read before the write):
+    # a feed whose registry entry survived without its meta (a crash
+    # between create_feed's two steps, or a restore) is as absent as a
+    # malformed slug, with or without an Idempotency-Key.
+    await store.redis.sadd(keys.FEEDS, "half")
+    for slug, idem in (("half", None), ("half", "k-1"), ("nope", None), ("Bad Slug!", None)):
+        with pytest.raises(NotFound):
+            await store.editorial.create_entry(
+                slug, {"headline": "h"}, actor="t", idempotency_key=idem
+            )
+    assert await store.redis.keys("*half*") == []
+    assert await store.redis.keys("*nope*") == []
+    await store.registry.create_feed("half", "Half")
+    _, created = await store.editorial.create_entry(
+        "half", {"headline": "h"}, actor="t", idempotency_key="k-1"
+    )
+    assert created and int(await store.redis.xlen(keys.log("half"))) == 1
+
+
 async def test_post_appends_one_event_and_projects_to_the_public_view(
     store: Stores, feed: str
 ) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from starlette.routing import Route
 
+from feed.livestream import LiveMessage
 from feed.webhook_signing import headers, new_secret
+from feed.webhooks import event_body, reset_body
 from tests.web.test_openapi import spec
 from web import syndication, webhook_api
 
@@ -31,5 +34,17 @@ def test_the_delivery_contract_matches_the_code() -> None:
         schema = p["schema"]
         if "pattern" in schema:
             assert re.match(schema["pattern"], sent[p["name"]]), p["name"]
-    event = spec()["components"]["schemas"]["WebhookEvent"]
-    assert set(event["required"]) == {"type", "feed", "cursor", "entry"}
+    schemas = spec()["components"]["schemas"]
+    assert {m["$ref"].rsplit("/", 1)[1] for m in schemas["WebhookEvent"]["oneOf"]} == {
+        "WebhookEntryEvent",
+        "WebhookReset",
+    }
+    message = LiveMessage((1, 0), "update", "e1", 2, b'{"id": "e1"}')
+    for name, body in (
+        ("WebhookEntryEvent", event_body("news", "ab12", message)),
+        ("WebhookReset", reset_body("news", "cd34", "ab12")),
+    ):
+        sent_body = orjson.loads(body)
+        assert set(sent_body) == set(schemas[name]["required"]) == set(schemas[name]["properties"])
+        types = schemas[name]["properties"]["type"]
+        assert sent_body["type"] in types.get("enum", [types.get("const")])

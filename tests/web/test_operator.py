@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import websockets
 import yaml
 
 from feed.stores import Stores
@@ -94,6 +95,51 @@ def test_every_response_has_a_request_id_and_an_access_log_line(
     assert probe.headers["x-request-id"] not in by_id  # a healthy probe is not logged at info
     assert by_id["edge-42.a:b"]["status"] == 404 and by_id["edge-42.a:b"]["method"] == "GET"
     assert all("request_id" in line for line in access)
+
+
+async def test_live_connections_get_a_request_id_and_an_access_log_line(
+    logged_web: tuple[Proc, str], store: Stores
+) -> None:
+    # Live connections are served beside the ASGI app (web.live): they get
+    # the same X-Request-ID and one access line each, written when they end.
+    proc, base = logged_web
+    await make_feed(store, "ops-live")
+    ws_url = base.replace("http://", "ws://") + "/api/v1/feeds/ops-live/ws"
+    async with websockets.connect(ws_url, additional_headers={"X-Request-ID": "ws-7"}) as ws:
+        assert ws.response is not None and ws.response.headers["X-Request-ID"] == "ws-7"
+        assert orjson.loads(await ws.recv())["type"] == "snapshot"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+        async with c.stream(
+            "GET", "/api/v1/feeds/ops-live/sse", headers={"X-Request-ID": "sse-8"}
+        ) as r:
+            assert r.status_code == 200 and r.headers["x-request-id"] == "sse-8"
+            async for line in r.aiter_lines():
+                if line.startswith("event: snapshot"):
+                    break
+        refused = await c.get("/api/v1/feeds/ops-live/sse?since=garbage")
+        assert refused.status_code == 422
+        fresh = refused.headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{16}", fresh)
+    with pytest.raises(websockets.InvalidStatus) as bad:
+        async with websockets.connect(ws_url + "?since=garbage"):
+            pass
+    assert bad.value.response.status_code == 422
+    ws_refused = bad.value.response.headers["X-Request-ID"]
+    proc.stop()  # every connection's line is written by now
+    lines = [
+        orjson.loads(line) for line in proc.log.read_text().splitlines() if line.startswith("{")
+    ]
+    live = {
+        line["request_id"]: line
+        for line in lines
+        if line["logger"] == "newsfeed.access" and line["path"].endswith(("/ws", "/sse"))
+    }
+    assert live["ws-7"]["path"] == "/api/v1/feeds/ops-live/ws" and live["ws-7"]["status"] == 101
+    assert live["sse-8"]["path"] == "/api/v1/feeds/ops-live/sse"
+    assert live["sse-8"]["status"] == 200
+    assert live[fresh]["status"] == 422 and live[ws_refused]["status"] == 422
+    assert all(line["client"] == "127.0.0.1" for line in live.values())
+    assert live["ws-7"]["duration_ms"] > 0
 
 
 async def test_the_favicon_is_an_icon_and_no_page_asks_for_a_missing_one(

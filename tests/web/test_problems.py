@@ -33,6 +33,10 @@ def test_the_problem_body_names_the_field_and_the_current_version() -> None:
     body = orjson.loads(bytes(response.body))
     assert response.status_code == 412 and response.headers["ETag"] == '"4"'
     assert body["current_version"] == 4 and body["field"] == "If-Match"
+    tagged = error_problem(
+        errors.PreconditionFailed("stale", current_version=4, current_tag="0123456789abcdef")
+    )
+    assert tagged.headers["ETag"] == '"4.0123456789abcdef"'
     unavailable = error_problem(errors.StoreUnavailable("down"))
     assert unavailable.status_code == 503 and unavailable.headers["Retry-After"]
     assert error_problem(errors.PayloadTooLarge("big", field="body")).status_code == 413

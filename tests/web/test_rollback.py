@@ -87,7 +87,16 @@ async def test_restore_from_an_older_copy_resets_every_reader(tmp_path: Path) ->
         copy = tmp_path / "copy"
         shutil.copytree(data / "appendonly", copy)
 
-        a2 = await api.edit(a, headline="X")
+        # A CMS edits A to "X" and keeps the ETag it got: version 2 and the
+        # digest of "X" (a version that is about to be lost).
+        r = await api.client.patch(
+            f"/api/v1/feeds/news/entries/{a['id']}",
+            json={"headline": "X"},
+            headers={"If-Match": f'"{a["version"]}"'},
+        )
+        assert r.status_code == 200, r.text
+        a2, cms_etag = r.json(), r.headers["etag"]
+        assert cms_etag.startswith('"2.')
         await api.edit(b, headline="B2")
         await api.post("C (will be lost)")
         await until_all(readers, "C (will be lost)")
@@ -125,6 +134,18 @@ async def test_restore_from_an_older_copy_resets_every_reader(tmp_path: Path) ->
         r = await edit_y()
         assert r.status_code == 200, r.text
         assert r.json()["version"] == 2 == a2["version"] and r.json()["headline"] == "Y"
+
+        # The CMS that holds the lost "X" now edits with its ETag: the
+        # number 2 was handed out again, for "Y", so 412 and nothing written;
+        # the 412's ETag is that of "Y", what the CMS must re-read.
+        stale = await api.client.patch(
+            f"/api/v1/feeds/news/entries/{a['id']}",
+            json={"headline": "Z (over a lost version)"},
+            headers={"If-Match": cms_etag},
+        )
+        assert stale.status_code == 412, stale.text
+        assert stale.json()["current_version"] == 2 and "restored" in stale.json()["detail"]
+        assert stale.headers["etag"] == r.headers["etag"] != cms_etag
 
         await converge(readers, base1, "news")
         truth = await public_state(base1, "news")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from feed import keys
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
@@ -81,3 +83,68 @@ async def test_without_webhooks_the_live_stream_keeps_its_retention(pstore: Stor
     await project_all(store, "news")
     assert await store.redis.xlen(keys.live("news")) < 200
     assert not await store.redis.exists(keys.webhook_queue("news", hook.id))
+
+
+async def queue_order(store: Stores, feed: str, hook_id: str) -> list[str]:
+    return [i.decode() for i in await store.redis.zrange(keys.webhook_queue(feed, hook_id), 0, -1)]
+
+
+async def test_after_a_rollback_every_webhook_gets_a_reset_first(pstore: Stores) -> None:
+    """The issue's restore, seen by partners: what they were sent after the
+    copy was made is gone, and (id, version) pairs come again with other
+    content. The dispatcher sees the stream's new epoch and queues a
+    ``reset`` for every webhook ahead of the first event after it."""
+    store = pstore
+    await make_feed(store, "news")
+    hooks = WebhookStore(store.redis, allow_private=True)
+    a = await hooks.add("news", "http://127.0.0.1:9/a")
+    b = await hooks.add("news", "http://127.0.0.1:9/b")
+    entry, _ = await store.editorial.create_entry("news", {"headline": "A"}, actor="t")
+    await project_all(store, "news")
+    assert await dispatch(hooks, "news") == 2
+    old_epoch = (await store.redis.get(keys.epoch("news"))).decode()
+    assert (await store.redis.get(keys.webhook_epoch("news"))).decode() == old_epoch
+    before = {h.id: await queue_order(store, "news", h.id) for h in (a, b)}
+
+    # The operator's copy (every key, as a restore would bring them back).
+    copy = {k: await store.redis.dump(k) for k in await store.redis.keys("*")}
+    await store.editorial.edit_entry("news", entry.id, {"headline": "X"}, if_match=1, actor="t")
+    await project_all(store, "news")
+    assert await dispatch(hooks, "news") == 2  # partners are sent (A, 2) "X"
+    for k in await store.redis.keys("*"):
+        await store.redis.delete(k)
+    for k, raw in copy.items():
+        await store.redis.restore(k, 0, raw, replace=True)
+    # A web process notices its read position vanished and rotates the epoch.
+    new_epoch = await store.live.rotate_epoch("news", old_epoch)
+    assert new_epoch != old_epoch
+    await store.editorial.edit_entry("news", entry.id, {"headline": "Y"}, if_match=1, actor="t")
+    await project_all(store, "news")
+    assert await dispatch(hooks, "news") == 4  # a reset and (A, 2) "Y", to each
+
+    for h in (a, b):
+        ids = await queue_order(store, "news", h.id)
+        reset_id = f"{h.id}.reset.{new_epoch}"
+        # Ahead of the event it precedes: the queue's order is the delivery order.
+        assert ids[: len(before[h.id])] == before[h.id] and len(ids) == len(before[h.id]) + 2
+        assert ids[-2] == reset_id, ids
+        items = await store.redis.hgetall(keys.webhook_items("news", h.id))
+        reset = orjson.loads(orjson.loads(items[reset_id.encode()])["b"])
+        assert reset == {
+            "type": "reset",
+            "feed": "news",
+            "epoch": new_epoch,
+            "previous_epoch": old_epoch,
+        }
+        event = orjson.loads(orjson.loads(items[ids[-1].encode()])["b"])
+        assert event["entry"]["headline"] == "Y" and event["entry"]["version"] == 2
+        assert event["cursor"].startswith(new_epoch + ".")
+    assert (await store.redis.get(keys.webhook_epoch("news"))).decode() == new_epoch
+    # Told once: the next event of the same epoch comes alone.
+    await store.editorial.create_entry("news", {"headline": "B"}, actor="t")
+    await project_all(store, "news")
+    assert await dispatch(hooks, "news") == 2
+    # The last webhook deleted: its epoch goes with the position.
+    await hooks.delete("news", a.id)
+    await hooks.delete("news", b.id)
+    assert await store.redis.get(keys.webhook_epoch("news")) is None
