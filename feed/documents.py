@@ -6,7 +6,9 @@ never in the input (only public entries are); an edit marked as an update
 shows as the entry's ``updated`` / ``atom:updated`` / ``date_modified``. A
 public correction is a closing "Correction: ..." paragraph of the content
 (escaped text); a key event is a category (Atom, RSS) or tag (JSON Feed); the
-JSON Feed ``_newsfeed`` extension carries both as fields.
+JSON Feed ``_newsfeed`` extension carries both as fields. An embedded post
+is a link paragraph (our card's escaped texts, never the provider's markup);
+the extension has its ``embed``.
 
 Safety: XML is built with ``xml.etree.ElementTree`` (every text node and
 attribute escaped by the serialiser, never by string concatenation), after
@@ -169,11 +171,35 @@ def photo_html(entry: Entry, base_url: str) -> str:
     return out + "</figure>"
 
 
+def embed_html(entry: Entry, base_url: str) -> str:
+    """An embedded post as a link paragraph of escaped text (and its thumbnail).
+
+    Feed readers get our card, never the provider's markup: a plain link while
+    the card is pending or failed."""
+    em, esc = entry.embed, html.escape
+    if em is None:
+        return ""
+    label = " · ".join(t for t in (em.provider_name, em.author_name) if t)
+    text = f"{label}: {em.title}" if em.status == "ready" and em.title else f"{label}: {em.url}"
+    thumb = ""
+    if em.status == "ready" and em.thumbnail is not None:
+        t = em.thumbnail.largest
+        thumb = (
+            f'<img src="{esc(base_url + t.jpeg)}" width="{t.width}" height="{t.height}" alt=""><br>'
+        )
+    return (
+        f'<p class="embed">{thumb}<a href="{esc(em.url)}" rel="noopener noreferrer nofollow">'
+        f"{esc(text, quote=False)}</a></p>"
+    )
+
+
 def sanitised(entries: Sequence[Entry], lang: str = "en", base_url: str = "") -> dict[str, str]:
-    """Each entry's content: its photo, its sanitised body, then its public correction."""
+    """Each entry's content: its photo, its sanitised body, its embedded post,
+    then its public correction."""
     return {
         e.id: photo_html(e, base_url)
         + (sanitize_body(e.body) if e.body else "")
+        + embed_html(e, base_url)
         + correction_html(e, lang)
         for e in entries
     }
@@ -189,6 +215,7 @@ def extension(entry: Entry) -> dict[str, object]:
         "key_label": entry.key_label,
         "corrected_at": None if entry.corrected_at is None else to_rfc3339(entry.corrected_at),
         "correction_note": entry.correction_note,
+        "embed": None if entry.embed is None else entry.embed.to_json(),
     }
 
 

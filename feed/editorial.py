@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from feed import keys, registry, review, scripts, validate
+from feed import embed_queue, embeds, keys, registry, review, scripts, validate
 from feed.durability import Durability
 from feed.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, PreconditionFailed
-from feed.model import Entry, Event, new_entry_id, now_ms
+from feed.model import Embed, Entry, Event, new_entry_id, now_ms
 from feed.redis_io import Client, Commands, as_str, register, script_then, translated, wake_shards
 from feed.registry import FeedRegistry
 
@@ -234,17 +234,48 @@ class Editorial:
         # hint (a hint: sent whatever the outcome) and, unless durability is
         # "none", WAITAOF (and WAIT), covering both writes before it. A replayed
         # Idempotency-Key waits too: its hint is a write after the original's.
+        # A pending embed's fetch is queued in the same round trip (sent
+        # whatever the outcome: a stale request finds nothing to fetch).
         wake = keys.wake(keys.wake_shard(feed, self._wake_shards))
+        fetch = embed_queue.schedule_commands(feed, entry.id, event.at)
+        fetch = fetch if embeds.needs_fetch(event) else []
         after = [
             ("XADD", wake, "MAXLEN", "~", 10_000, "*", "feed", feed),
+            *fetch,
             *self.durability.commands(),
         ]
         async with translated():
             replies = await script_then(self.redis, self._append, key_list, args, *after)
         result: list[bytes] = replies[0]
         if result[0] in (b"ok", b"idem"):
-            self.durability.check(replies[2:])
+            self.durability.check(replies[2 + len(fetch) :])
         return result
+
+    async def fill_embed(self, feed: str, entry_id: str, embed: Embed, *, actor: str) -> bool:
+        """Put a fetched card (or its failure) in the entry, silently.
+
+        Compare-and-set: only while the entry still waits for a card of this
+        very URL, at the version read (an edit in between is re-read, up to
+        a few times). False when there is nothing to fill any more: the URL
+        was changed or removed, the entry retracted or gone.
+        """
+        for _ in range(5):
+            try:
+                current = await self.get_entry(feed, entry_id)
+            except NotFound:
+                return False
+            e = current.embed
+            if e is None or e.url != embed.url or e.status != "pending":
+                return False
+            if current.status == "retracted":
+                return False
+            event = embeds.fill_event(current, embed, actor=actor, now=now_ms())
+            try:
+                await self._append_checked(event, current.version)
+            except PreconditionFailed:
+                continue
+            return True
+        return False
 
     async def get_entry(self, feed: str, entry_id: str) -> Entry:
         """The current editorial state of an entry, whatever its status."""

@@ -239,3 +239,14 @@ def documents(feed: str) -> str:
     """Hash: 'atom'|'rss'|'json' -> cached feed document; plus '<fmt>:etag',
     'modified' (ms), 'pos' (the live-stream id it was rendered at), 'title'."""
     return _f(feed, "documents")
+
+
+def embed_queue(feed: str) -> str:
+    """Sorted set: entry id -> epoch ms its card is due to be fetched (a
+    claimed one: when its lease ends). Filled with the append (feed.embed_queue)."""
+    return _f(feed, "embeds")
+
+
+def embed_tries(feed: str) -> str:
+    """Hash: entry id -> fetch attempts made for its current embed URL."""
+    return _f(feed, "embedtries")

@@ -24,6 +24,7 @@ import orjson
 
 Status = Literal["published", "scheduled", "retracted", "draft", "submitted", "returned"]
 """``draft``, ``submitted`` and ``returned`` are the review states (feed.review)."""
+EmbedStatus = Literal["pending", "ready", "failed"]
 EventKind = Literal["create", "edit", "retract", "publish", "submit", "return"]
 LiveType = Literal["publish", "update", "retract"]
 
@@ -44,6 +45,7 @@ ENTRY_FIELDS = (
     "correction_note",
     "authors",
     "photo",
+    "embed",
 )
 
 
@@ -176,6 +178,54 @@ class Photo:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Embed:
+    """An embedded post: the URL an editor pasted and the card we made of it.
+
+    Only plain texts and our own images are kept (feed.embeds): never the
+    provider's HTML or script. ``pending`` until a worker fetched the card
+    (readers see a plain link meanwhile), then ``ready``, or ``failed`` (the
+    link stays plain). ``link`` and ``author_url`` are https URLs.
+    """
+
+    url: str
+    provider: str
+    """The provider's id in the allow-list (``youtube``, ``x``, ``telegram``)."""
+    provider_name: str
+    status: EmbedStatus = "pending"
+    title: str | None = None
+    author_name: str | None = None
+    author_url: str | None = None
+    thumbnail: Photo | None = None
+    """The provider's thumbnail, through the photo path (re-encoded, metadata gone)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "provider": self.provider,
+            "provider_name": self.provider_name,
+            "status": self.status,
+            "title": self.title,
+            "author_name": self.author_name,
+            "author_url": self.author_url,
+            "thumbnail": None if self.thumbnail is None else self.thumbnail.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Embed:
+        thumb = data.get("thumbnail")
+        return cls(
+            url=data["url"],
+            provider=data["provider"],
+            provider_name=data.get("provider_name") or data["provider"],
+            status=data.get("status", "pending"),
+            title=data.get("title"),
+            author_name=data.get("author_name"),
+            author_url=data.get("author_url"),
+            thumbnail=None if thumb is None else Photo.from_json(thumb),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
     id: str
     feed: str
@@ -199,6 +249,8 @@ class Entry:
     authors: tuple[Author, ...] = ()
     """The byline: the poster by default, or the colleagues an editor credits."""
     photo: Photo | None = None
+    embed: Embed | None = None
+    """An embedded Telegram / X / YouTube post (a card, or a plain link until fetched)."""
 
     @property
     def visible(self) -> bool:
@@ -222,6 +274,7 @@ class Entry:
             "correction_note": self.correction_note,
             "authors": [a.to_json() for a in self.authors],
             "photo": None if self.photo is None else self.photo.to_json(),
+            "embed": None if self.embed is None else self.embed.to_json(),
         }
 
     def dumps(self) -> bytes:
@@ -248,6 +301,7 @@ class Entry:
             correction_note=data.get("correction_note"),
             authors=tuple(Author.from_json(a) for a in data.get("authors") or ()),
             photo=None if data.get("photo") is None else Photo.from_json(data["photo"]),
+            embed=None if data.get("embed") is None else Embed.from_json(data["embed"]),
         )
 
     @classmethod

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from feed.cluster import ClusterURL, is_cluster_url
 from feed.durability import MODES, Durability
+from feed.embeds import extra_providers
 from feed.errors import ConfigError
 
 
@@ -78,6 +79,16 @@ class Settings:
     """How long a write waits for that confirmation before answering 503."""
     media_dir: Path | None = None
     """Where photo files are stored (unset: ``<data_dir>/media``)."""
+    oembed_extra: str = ""
+    """Providers added to the embed allow-list, as JSON (feed.embeds): tests, dev only."""
+    oembed_allow_private: bool = False
+    """Let embed fetches reach loopback/private addresses: tests, dev only."""
+    oembed_timeout_seconds: float = 5.0
+    """The whole of one request to a provider (connecting: at most 3 s of it)."""
+    oembed_attempts: int = 5
+    """Fetches of a card before it is given up (failed: the link stays plain)."""
+    oembed_retry_seconds: float = 10.0
+    """The first retry's backoff ceiling; doubled per attempt (full jitter), 10 min cap."""
 
     @property
     def media_root(self) -> Path:
@@ -138,6 +149,11 @@ class Settings:
             "sentinel_primary": ("NEWSFEED_SENTINEL_PRIMARY", str),
             "durability_timeout_seconds": ("NEWSFEED_DURABILITY_TIMEOUT_SECONDS", float),
             "media_dir": ("NEWSFEED_MEDIA_DIR", Path),
+            "oembed_extra": ("NEWSFEED_OEMBED_EXTRA", str),
+            "oembed_allow_private": ("NEWSFEED_OEMBED_ALLOW_PRIVATE", _bool),
+            "oembed_timeout_seconds": ("NEWSFEED_OEMBED_TIMEOUT_SECONDS", float),
+            "oembed_attempts": ("NEWSFEED_OEMBED_ATTEMPTS", int),
+            "oembed_retry_seconds": ("NEWSFEED_OEMBED_RETRY_SECONDS", float),
         }
         for attr, (var, conv) in mapping.items():
             raw = env.get(var)
@@ -195,6 +211,18 @@ class Settings:
             )
         if not 0 < self.durability_timeout_seconds <= 60:
             raise ConfigError("NEWSFEED_DURABILITY_TIMEOUT_SECONDS must be in (0, 60]")
+        try:
+            extra_providers(self.oembed_extra)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not (
+            0 < self.oembed_timeout_seconds <= 60
+            and 1 <= self.oembed_attempts <= 20
+            and 0 < self.oembed_retry_seconds <= 3600
+        ):
+            raise ConfigError(
+                "oEmbed settings: timeout in (0, 60] s, 1-20 attempts, retry in (0, 3600] s"
+            )
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"NEWSFEED_LOG_LEVEL={self.log_level!r} is not a log level")
         return self

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
-from feed import review
+from feed import embeds, review
 from feed.errors import InvalidInput
 from feed.model import (
     ENTRY_FIELDS,
@@ -75,6 +75,7 @@ CREATE_FIELDS = frozenset(
         "key_label",
         "authors",
         "photo",
+        "embed",
         "status",
     }
 )
@@ -92,6 +93,7 @@ EDIT_FIELDS = frozenset(
         "correction",
         "authors",
         "photo",
+        "embed",
         "status",
         "note",
     }
@@ -365,6 +367,7 @@ def new_entry(data: Any, *, feed: str, entry_id: str, actor: str, now: int) -> E
         key_label=key_label,
         authors=_authors(data.get("authors")),
         photo=_photo(data.get("photo")),
+        embed=embeds.checked(data.get("embed")),
     )
     given = {"published_at" if k == "publish_at" else k for k, v in data.items() if v is not None}
     return Event("create", entry, actor, now, tuple(f for f in ENTRY_FIELDS if f in given))
@@ -428,6 +431,8 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
         changes["authors"] = _authors(data["authors"])
     if "photo" in data:
         changes["photo"] = _photo(data["photo"])
+    if "embed" in data:
+        changes["embed"] = embeds.merged(current.embed, embeds.checked(data["embed"]))
     if "key_event" in data:
         changes["key_event"] = _bool(data["key_event"], "key_event")
         if not changes["key_event"]:
@@ -460,7 +465,7 @@ def edit_entry(current: Entry, data: Any, *, actor: str, now: int) -> Event:
             changes["published_at"], changes["updated_at"] = now, None
     entry = dataclasses.replace(current, version=current.version + 1, **changes)
     diff = changed_fields(current, entry)
-    content = {"headline", "body", "url", "published_at"}
+    content = {"headline", "body", "url", "published_at", "embed"}
     if "correction_note" in changes and not content & set(diff):
         raise InvalidInput(
             "a correction changes the headline, text, link or time", field="correction"

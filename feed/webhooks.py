@@ -22,13 +22,10 @@ Pure parts (``check_url``, ``backoff_delay``, ``event_body``,
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import ipaddress
 import random
 import re
 import secrets
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +38,7 @@ from feed.cursor import format_stream_id
 from feed.errors import Conflict, InvalidInput, NotFound
 from feed.livestream import LiveMessage, live_message
 from feed.model import now_ms
+from feed.netguard import is_public_address, literal_ip
 from feed.redis_io import Client, Commands, as_str, register, translated
 from feed.webhook_signing import new_secret, standard_key
 
@@ -129,22 +127,6 @@ class Delivery:
 
 
 # -- pure -------------------------------------------------------------------
-def is_public_address(ip: str) -> bool:
-    """A globally routable unicast address (not loopback, private, link-local...)."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    return addr.is_global and not addr.is_multicast
-
-
-def _literal_ip(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return None
-
-
 def check_url(value: Any, *, allow_private: bool = False) -> str:
     """A webhook URL the worker can send to: absolute http(s), a host that
     resolves as DNS names do (valid IDNA, labels of 1-63 characters), a port
@@ -171,7 +153,7 @@ def check_url(value: Any, *, allow_private: bool = False) -> str:
         raise InvalidInput(
             "url must not carry credentials (the signature authenticates us)", field="url"
         )
-    ip = _literal_ip(host)
+    ip = literal_ip(host)
     if ip is None:
         _check_hostname(host)
     try:
@@ -203,25 +185,6 @@ def _check_hostname(host: str) -> None:
             "url's host is not a valid name (labels of 1-63 letters, digits and hyphens)",
             field="url",
         )
-
-
-async def private_destination(url: str) -> str | None:
-    """Why the URL's host must not be called (it resolves to a non-public
-    address), or None. Checked by the worker before each request."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return None  # let the request fail (and be retried) as a connection error
-    except (UnicodeError, ValueError) as exc:  # a name no resolver accepts
-        return f"cannot resolve {host!r}: {exc}"
-    for info in infos:
-        ip = str(info[4][0])
-        if not is_public_address(ip):
-            return f"blocked: {host} resolves to the non-public address {ip}"
-    return None
 
 
 def check_secret(value: Any) -> str:

@@ -25,7 +25,7 @@ from feed.errors import (
 from feed.model import Entry, to_rfc3339
 from feed.stores import Stores
 from feed.trail import trail
-from web import bylines, metrics, photo_refs
+from web import bylines, embed_refs, metrics, photo_refs
 from web.state import state
 
 MAX_BODY = 64 * 1024
@@ -150,6 +150,7 @@ async def create_entry(request: Request) -> Response:
     data = await read_json(request)
     data = await bylines.resolve(state(request).accounts, feed, data, default=token.author)
     data = await photo_refs.resolve(state(request).photos, feed, data)
+    data = embed_refs.resolve(state(request).settings, data)
     entry, created = await store.editorial.create_entry(
         feed,
         data,
@@ -173,6 +174,7 @@ async def edit_entry(request: Request) -> Response:
     data = await read_json(request)
     data = await bylines.resolve(state(request).accounts, feed, data, default=None)
     data = await photo_refs.resolve(state(request).photos, feed, data)
+    data = embed_refs.resolve(state(request).settings, data)
     entry = await store.editorial.edit_entry(
         feed,
         entry_id,

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feed.i18n import Language, language
-from feed.model import Entry, Photo, to_rfc3339
+from feed.model import Embed, Entry, Photo, to_rfc3339
 
 ENGLISH = language("en")
 
@@ -100,6 +100,18 @@ class Item:
     photo: Photo | None = None
     avatars: tuple[str, ...] = ()
     """The authors' avatar URLs, in byline order (decorative: the names are the text)."""
+    embed: Embed | None = None
+    """An embedded post: a card when ``ready``, else a plain link (never provider HTML)."""
+
+    @property
+    def card_srcset_webp(self) -> str:
+        thumb = self.embed.thumbnail if self.embed else None
+        return srcset(thumb, "webp") if thumb else ""
+
+    @property
+    def card_srcset_jpeg(self) -> str:
+        thumb = self.embed.thumbnail if self.embed else None
+        return srcset(thumb, "jpeg") if thumb else ""
 
     @property
     def srcset_webp(self) -> str:
@@ -147,7 +159,27 @@ def item(entry: Entry, zone: ZoneInfo, now_ms: int, lang: Language = ENGLISH) ->
         byline=lang.byline([a.name for a in entry.authors]),
         photo=entry.photo,
         avatars=tuple(a.avatar for a in entry.authors if a.avatar),
+        embed=entry.embed,
     )
+
+
+def shared_content(embed: Embed, base: str) -> dict[str, Any]:
+    """JSON-LD of an embedded post: what the update shares (plain texts only)."""
+    out: dict[str, Any] = {
+        "@type": "VideoObject" if embed.provider == "youtube" else "SocialMediaPosting",
+        "url": embed.url,
+    }
+    if embed.title:
+        out["name" if embed.provider == "youtube" else "headline"] = embed.title
+    if embed.author_name:
+        out["author"] = {
+            "@type": "Person",
+            "name": embed.author_name,
+            **({"url": embed.author_url} if embed.author_url else {}),
+        }
+    if embed.thumbnail is not None:
+        out["thumbnailUrl"] = base + embed.thumbnail.largest.jpeg
+    return out
 
 
 PHOTO_SIZES = "(min-width: 720px) 640px, 100vw"
@@ -246,6 +278,8 @@ def live_blog(
                 **({"caption": entry.photo.caption} if entry.photo.caption else {}),
                 **({"creditText": entry.photo.credit} if entry.photo.credit else {}),
             }
+        if entry.embed is not None:
+            updates[-1]["sharedContent"] = shared_content(entry.embed, base)
         if entry.authors:
             updates[-1]["author"] = [
                 {

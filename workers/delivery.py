@@ -39,6 +39,7 @@ import httpx
 from feed.delivery_queue import DeliveryQueue
 from feed.errors import StoreUnavailable
 from feed.model import now_ms, to_rfc3339
+from feed.netguard import private_destination
 from feed.registry import FeedRegistry
 from feed.settings import Settings
 from feed.webhook_signing import headers
@@ -48,7 +49,6 @@ from feed.webhooks import (
     WebhookStore,
     backoff_delay,
     deliveries,
-    private_destination,
 )
 from workers import metrics
 

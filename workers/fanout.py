@@ -18,7 +18,8 @@ the live stream: the webhook dispatcher (live stream -> each webhook's own
 queue, fenced by its own position) and the delivery loop that takes turns
 over those queues (see ``workers.delivery``), the feed document renderer
 (see ``workers.renderer``), the pending-count gauges and the heartbeat
-(``Heartbeat``: the file ``newsfeed healthcheck worker`` reads).
+(``Heartbeat``: the file ``newsfeed healthcheck worker`` reads), and the
+embedded posts' card fetches (``workers.embeds``), woken by the projection.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ from feed.cursor import format_stream_id
 from feed.delivery_queue import DeliveryQueue
 from feed.docstore import DocumentCache
 from feed.errors import StoreUnavailable
+from feed.media import FilesystemMediaStore
 from feed.redis_io import Client, as_str, translated, wake_shards
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import WebhookStore
 from workers import metrics
 from workers.delivery import DeliveryLoop, dispatch
+from workers.embeds import EmbedLoop
 from workers.renderer import DocumentRenderer
 from workers.signals import Dirty
 
@@ -261,9 +264,10 @@ class Duties:
         settings: Settings,
         client: httpx.AsyncClient,
         queue: Client | None = None,
+        embed_client: httpx.AsyncClient | None = None,
     ) -> None:
-        to_documents, to_dispatcher = Dirty(), Dirty()
-        self.fanout = Fanout(store, (to_documents, to_dispatcher))
+        to_documents, to_dispatcher, to_embeds = Dirty(), Dirty(), Dirty()
+        self.fanout = Fanout(store, (to_documents, to_dispatcher, to_embeds))
         self.documents = DocumentRenderer(
             store, DocumentCache(store.redis), settings.base_url(), to_documents
         )
@@ -277,6 +281,13 @@ class Duties:
         self.dispatcher = Dispatcher(store, to_dispatcher, self.deliveries)
         self.gauges = Gauges(store, Backlog(store.redis, queue))
         self.heartbeat = Heartbeat(store, settings.worker_heartbeat_file)
+        self.embeds = (
+            None
+            if embed_client is None
+            else EmbedLoop(
+                store, settings, embed_client, FilesystemMediaStore(settings.media_root), to_embeds
+            )
+        )
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -286,3 +297,5 @@ class Duties:
             tg.create_task(self.deliveries.run(), name="deliveries")
             tg.create_task(resilient("gauges", self.gauges.step), name="gauges")
             tg.create_task(resilient("heartbeat", self.heartbeat.step), name="heartbeat")
+            if self.embeds is not None:
+                tg.create_task(self.embeds.run(), name="embeds")

@@ -31,7 +31,7 @@ from feed.redis_io import translated
 from feed.settings import Settings
 from feed.stores import Stores
 from feed.webhooks import Delivery
-from workers import metrics
+from workers import embeds, metrics
 from workers.delivery import http_client
 from workers.fanout import Duties
 
@@ -113,7 +113,8 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
         store = Stores.from_settings(redis, settings)
         ctx["store"] = store
         ctx["http"] = client = http_client(settings)
-        duties = Duties(store, settings, client, ctx["redis"])
+        ctx["embed_http"] = embed_client = embeds.http_client(settings)
+        duties = Duties(store, settings, client, ctx["redis"], embed_client)
         ctx["duties_task"] = asyncio.create_task(duties.run(), name="duties")
         if settings.worker_metrics_port:
             metrics.serve_metrics(settings.worker_metrics_port, settings.host)
@@ -128,9 +129,10 @@ def build_worker(settings: Settings, *, handle_signals: bool = True) -> Worker:
                 pass
             except Exception:
                 log.exception("worker duties failed")
-        client = ctx.get("http")
-        if client is not None:
-            await client.aclose()
+        for name in ("http", "embed_http"):
+            client = ctx.get(name)
+            if client is not None:
+                await client.aclose()
         store: Stores | None = ctx.get("store")
         if store is not None:
             await store.redis.aclose()

@@ -36,6 +36,11 @@ WEBHOOK_LATENCY = Histogram(
     "Duration of webhook POSTs (any outcome)",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+EMBED_FETCHES = Counter(
+    "newsfeed_embed_fetches_total",
+    "Embedded-post card fetches by outcome (ready, retry, failed, stale)",
+    ["outcome"],
+)
 DOCUMENTS_RENDERED = Counter(
     "newsfeed_documents_rendered_total", "Feed document renderings (all formats at once)"
 )

@@ -106,6 +106,7 @@ async def test_post_returns_201_with_location_and_etag(
         "correction_note",
         "authors",
         "photo",
+        "embed",
     }
     assert (entry["feed"], entry["version"], entry["status"]) == (FEED, 1, "published")
     assert entry["headline"] == "5:44 PM — Trump calls Putin" and entry["updated_at"] is None

@@ -247,6 +247,7 @@
       body.appendChild(cleanBody(e.body, this.embed));
       main.appendChild(body);
     }
+    if (e.embed && /^https:\/\//.test(String(e.embed.url))) main.appendChild(this.card(e.embed));
     if (e.correction_note && e.corrected_at) {
       var cor = el("p", "nf-correction");
       cor.appendChild(el("strong", null, this.msg.correction));
@@ -304,6 +305,39 @@
       fig.appendChild(cap);
     }
     return fig;
+  };
+
+  // An embedded post: our own card of plain texts and our own thumbnail, or a
+  // plain link while it is pending or failed. Never the provider's markup.
+  Column.prototype.card = function (em) {
+    var a = el("a", em.status === "ready" ? "nf-card" : null);
+    a.href = String(em.url);
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    a.setAttribute("data-provider", String(em.provider || ""));
+    if (em.status !== "ready") {
+      a.textContent = String(em.provider_name || "") + ": " + String(em.url);
+      var p = el("p", "nf-embed-link");
+      p.appendChild(a);
+      return p;
+    }
+    var th = em.thumbnail;
+    if (th && th.sizes && th.sizes.length) {
+      var fig = this.figure({sizes: th.sizes, width: th.width, height: th.height, alt: ""});
+      var pic = fig.querySelector("picture");
+      pic.className = "nf-card-thumb";
+      a.appendChild(pic);
+    }
+    var text = el("span", "nf-card-text"), src = el("span", "nf-card-source");
+    src.appendChild(el("span", "nf-card-provider", String(em.provider_name || "")));
+    if (em.author_name) {
+      src.appendChild(document.createTextNode(" \u00b7 "));
+      src.appendChild(el("span", "nf-card-author", String(em.author_name)));
+    }
+    text.appendChild(src);
+    if (em.title) text.appendChild(el("span", "nf-card-title", String(em.title)));
+    a.appendChild(text);
+    return a;
   };
 
   // -- "Key events": the list above the column, newest first ------------------
