@@ -250,7 +250,9 @@ def _supervise(settings: Settings, web_processes: str = "1") -> int:
             print(f"newsfeed: {line}", flush=True)
         _print_urls(settings)
     else:
-        stopping, code = True, 1
+        # Told to stop while starting (a SIGTERM that came before our own
+        # readiness check saw the web process answer) is a clean stop.
+        stopping, code = True, 0 if stopping else 1
     while not stopping:
         for name, proc in children.items():
             if proc.poll() is not None:

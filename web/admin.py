@@ -37,6 +37,7 @@ from web import (
     admin_review,
     admin_users,
     bylines,
+    embed_refs,
     photo_refs,
 )
 from web.admin_auth import AdminSessions, Ctx, Endpoint, Handler, guarded, login_page, logout
@@ -59,6 +60,7 @@ COMPOSE_FIELDS = (
     "photo_alt",
     "photo_caption",
     "photo_credit",
+    "embed_url",
 )
 
 
@@ -101,6 +103,9 @@ def compose_data(form: FormData, tz: str) -> dict[str, Any]:
     url = form_text(form, "url").strip()
     if url:
         data["url"] = url
+    embed_url = form_text(form, "embed_url", 4000).strip()
+    if embed_url:
+        data["embed"] = {"url": embed_url}
     publish_at = form_text(form, "publish_at").strip()
     if publish_at:
         try:
@@ -213,6 +218,7 @@ async def create_entry(request: Request, ctx: Ctx) -> Response:
             raise InvalidInput("choose Post, Save draft or Submit for review", field="action")
         data = await bylines.resolve(ctx.accounts, feed.slug, data, default=ctx.user.name)
         data = await photo_refs.resolve(state(request).photos, feed.slug, data)
+        data = embed_refs.resolve(state(request).settings, data)
         entry, created = await ctx.store.editorial.create_entry(
             feed.slug,
             data,

@@ -23,7 +23,7 @@ from feed.model import Entry, Event, to_rfc3339
 from feed.pairing import Pairing
 from feed.review import in_review
 from feed.validate import sanitize_body
-from web import bylines, photo_refs
+from web import bylines, embed_refs, photo_refs
 from web.admin_auth import Ctx, Guard
 from web.admin_render import flash, input_time, parse_input_time
 from web.admin_review import info_of, requested, shown_to, who
@@ -65,7 +65,10 @@ def submitted(form: FormData) -> dict[str, Any]:
         "photo_caption": _text(form, "photo_caption", 2000),
         "photo_credit": _text(form, "photo_credit", 500),
         "photo_preview": "",
+        "embed": None,
     }
+    if "embed_url" in form:  # an older form without the field keeps the embed
+        out["embed_url"] = _text(form, "embed_url", 4000).strip()
     if form.get("key_fields") == "1":
         out["key_event"] = form.get("key_event") == "1"
         out["key_label"] = _text(form, "key_label", 200).strip()
@@ -89,6 +92,8 @@ def values_of(entry: Entry, tz: str) -> dict[str, Any]:
         "photo_caption": (entry.photo.caption or "") if entry.photo else "",
         "photo_credit": (entry.photo.credit or "") if entry.photo else "",
         "photo_preview": entry.photo.sizes[0].jpeg if entry.photo else "",
+        "embed_url": entry.embed.url if entry.embed else "",
+        "embed": entry.embed,
     }
 
 
@@ -122,6 +127,8 @@ def changes(yours: dict[str, Any], base: Entry, tz: str) -> dict[str, Any]:
         photo = photo_changes(yours, base)
         if photo is not False:
             data["photo"] = photo
+    if "embed_url" in yours and yours["embed_url"] != (base.embed.url if base.embed else ""):
+        data["embed"] = {"url": yours["embed_url"]} if yours["embed_url"] else None
     if "authors" in yours and list(yours["authors"]) != [a.id for a in base.authors]:
         data["authors"] = list(yours["authors"])
     if yours["mark_updated"]:
@@ -241,6 +248,7 @@ async def save_entry(request: Request, ctx: Ctx) -> Response:
             return RedirectResponse(f"/admin/feeds/{feed.slug}/entries/{entry_id}", 303)
         data = await bylines.resolve(ctx.accounts, feed.slug, data, default=None)
         data = await photo_refs.resolve(state(request).photos, feed.slug, data)
+        data = embed_refs.resolve(state(request).settings, data)
         entry = await store.editorial.edit_entry(
             feed.slug,
             entry_id,

@@ -81,6 +81,7 @@ ALLOWED |= {"blockquote", "href", "ul", "Europe", "Kyiv", "English", "hreflang",
 ALLOWED |= {"Newsfeed", "Signature", "https", "partner", "example", "hooks", "cms", "Partner"}
 ALLOWED |= {"script"}  # the HTML element named in the embed snippet label
 ALLOWED |= {"JPEG", "PNG", "WebP"}  # image format names (the photo field)
+ALLOWED |= {"Telegram", "YouTube"}  # provider names (the embedded post field)
 
 
 class Prose(HTMLParser):

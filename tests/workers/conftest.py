@@ -21,6 +21,7 @@ from feed.model import Event, project
 from feed.redis_io import connect
 from feed.stores import Stores
 from tests.conftest import CLUSTER, Proc, TestRedis, seconds, start_worker
+from tests.workers.embed_rig import desk, provider, rig  # noqa: F401 - the embed tests' fixtures
 
 FAST_WEBHOOKS = {
     "NEWSFEED_WEBHOOK_MAX_AGE_SECONDS": "3",
@@ -34,8 +35,8 @@ FAST_WEBHOOKS = {
 @pytest.fixture(scope="module")
 def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestRedis]:
     """This module's own Redis (a cluster and a queue server under NEWSFEED_TEST_CLUSTER=1)."""
-    with TestRedis(CLUSTER, tmp_path_factory.mktemp("valkey")).running() as rig:
-        yield rig
+    with TestRedis(CLUSTER, tmp_path_factory.mktemp("valkey")).running() as server:
+        yield server
 
 
 @pytest.fixture
