@@ -8,7 +8,7 @@ widths, written to a temporary media directory). Prints p50 / p90 / max
 milliseconds per card, and the same for a refused answer (1 MiB body: the size
 limit) to show a bad provider costs little. Loopback only; no time is asserted.
 
-    .venv/bin/python bench/bench_embeds.py --rounds 30
+    PYTHONPATH=. .venv/bin/python bench/bench_embeds.py --rounds 30   # reuses the tests' provider
 """
 
 from __future__ import annotations
